@@ -1,0 +1,125 @@
+"""Audio in: any supported file to mono float32 at a model's sample rate, with guard rails.
+
+ffmpeg does the decoding, down-mixing and resampling in one process and streams raw float32 to
+us, so no Python touches individual samples. The input is locked down: only the `file` protocol
+and a whitelist of audio demuxers, so a playlist, concat or HLS file cannot make ffmpeg open
+anything else; the path is passed as one argv item (never through a shell) with a `file:` prefix
+so no name is read as an option or a protocol.
+"""
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from core.constants import (
+    DECODE_TIMEOUT_SECONDS,
+    MAX_ANALYSIS_SECONDS,
+    MIN_TRACK_SECONDS,
+    PEAK_LIMIT,
+    SILENCE_RMS,
+    TARGET_RMS,
+)
+from core.errors import DecodeTimeoutError, NotAudioError, SilentError, TooShortError
+
+# ffmpeg demuxer names (a name matches a demuxer listing it, e.g. "mov" covers mp4/m4a):
+# mp3, ogg/opus voice notes, m4a/aac, flac, wav, plus the usual containers of music files.
+ALLOWED_DEMUXERS = ("mp3", "ogg", "mov", "aac", "flac", "wav", "matroska", "aiff", "asf", "amr")
+
+
+def ffmpeg_binary() -> str:
+    """The ffmpeg executable, or a clear error when it is not installed."""
+    path = shutil.which("ffmpeg")
+    if path is None:
+        raise RuntimeError("ffmpeg is not installed (apt-get install ffmpeg)")
+    return path
+
+
+def decode(
+    path: Path,
+    sample_rate: int,
+    *,
+    max_seconds: float = MAX_ANALYSIS_SECONDS,
+    timeout: float = DECODE_TIMEOUT_SECONDS,
+) -> npt.NDArray[np.float32]:
+    """Decode the first `max_seconds` of `path` to mono float32 at `sample_rate`.
+
+    Returns shape (n_samples,). Decoding stops at `max_seconds` inside ffmpeg, so a small file
+    claiming hours of audio costs at most that much memory. Raises NotAudioError,
+    DecodeTimeoutError.
+    """
+    if not path.is_file():
+        raise NotAudioError(f"{path.name}: no such file")
+    command = [
+        ffmpeg_binary(),
+        "-nostdin",
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        "-protocol_whitelist",
+        "file",
+        "-format_whitelist",
+        ",".join(ALLOWED_DEMUXERS),
+        "-i",
+        f"file:{path.resolve()}",
+        "-map",
+        "0:a:0",
+        "-t",
+        f"{max_seconds:.3f}",
+        "-ac",
+        "1",
+        "-ar",
+        str(sample_rate),
+        "-f",
+        "f32le",
+        "-acodec",
+        "pcm_f32le",
+        "pipe:1",
+    ]
+    try:
+        result = subprocess.run(command, capture_output=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired as error:
+        raise DecodeTimeoutError(
+            f"decoding took longer than {timeout:g} s and was stopped"
+        ) from error
+    if result.returncode != 0 or not result.stdout:
+        raise NotAudioError("this file is not audio that can be decoded")
+    usable = len(result.stdout) // 4 * 4
+    return np.frombuffer(result.stdout[:usable], dtype="<f4").astype(np.float32, copy=False)
+
+
+def check_analysable(audio: npt.NDArray[np.float32], sample_rate: int) -> None:
+    """Raise TooShortError or SilentError for audio there is nothing to compare in."""
+    seconds = audio.shape[0] / sample_rate
+    if seconds < MIN_TRACK_SECONDS:
+        raise TooShortError(
+            f"the track is {seconds:.1f} s long; at least {MIN_TRACK_SECONDS:g} s are needed"
+        )
+    if rms(audio) < SILENCE_RMS:
+        raise SilentError("the track is silent")
+
+
+def rms(audio: npt.NDArray[np.float32]) -> float:
+    """Root mean square of the samples (float64 accumulation, no overflow)."""
+    return float(np.sqrt(np.mean(np.square(audio, dtype=np.float64))))
+
+
+def normalise_loudness(audio: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    """Scale to TARGET_RMS so that a level difference alone does not move a track's neighbours.
+
+    Peaks the gain pushes past ±PEAK_LIMIT are clipped. Silent input is returned unchanged.
+    """
+    level = rms(audio)
+    if level < SILENCE_RMS:
+        return audio
+    scaled = audio * np.float32(TARGET_RMS / level)
+    return np.clip(scaled, -PEAK_LIMIT, PEAK_LIMIT, out=scaled)
+
+
+def load_track(path: Path, sample_rate: int) -> npt.NDArray[np.float32]:
+    """Decode, check and loudness-normalise a track: the audio every model starts from."""
+    audio = decode(path, sample_rate)
+    check_analysable(audio, sample_rate)
+    return normalise_loudness(audio)

@@ -1,0 +1,38 @@
+"""Every audio and analysis constant of the project, named once.
+
+Model front ends, the decoder's guard rails and the patch budget all read from here, so a change
+of one number is a change in one place (and a new model id where it changes the vectors).
+"""
+
+from typing import Final
+
+# --- musicnn models (MSD_vgg, MSD_musicnn): the values the checkpoints were trained with -------
+MUSICNN_SAMPLE_RATE: Final = 16_000
+MUSICNN_FFT_SIZE: Final = 512
+MUSICNN_HOP: Final = 256
+MUSICNN_MEL_BANDS: Final = 96
+MUSICNN_PATCH_FRAMES: Final = 187  # librosa.time_to_frames(3 s) + 1: ≈ 3 s of audio per patch
+MUSICNN_LOG_GAIN: Final = 10_000.0  # features are log10(MUSICNN_LOG_GAIN · mel + 1)
+
+# --- the seed-compatible CNN (the original project's Model.h5) ---------------------------------
+SEED_SAMPLE_RATE: Final = 44_100
+SEED_FFT_SIZE: Final = 2048  # librosa's default, as the original used
+SEED_HOP: Final = 512  # librosa's default, as the original used
+SEED_MEL_BANDS: Final = 128
+SEED_MEL_FMAX: Final = 8_000.0
+SEED_TILE_FRAMES: Final = 128  # 128×128 grey images ≈ 1.5 s each
+
+# --- decoding guard rails ----------------------------------------------------------------------
+MIN_TRACK_SECONDS: Final = 3.0  # shorter clips cannot fill one patch
+MAX_ANALYSIS_SECONDS: Final = 600.0  # decoding stops here, whatever length the file claims
+DECODE_TIMEOUT_SECONDS: Final = 60.0  # wall clock for one ffmpeg run
+SILENCE_RMS: Final = 10 ** (-60 / 20)  # below −60 dBFS overall a track counts as silent
+
+# --- loudness: every track is brought to this RMS level before features ----------------------
+TARGET_RMS: Final = 10 ** (-20 / 20)  # −20 dBFS
+PEAK_LIMIT: Final = 1.0  # after the gain, samples are clipped to ±PEAK_LIMIT
+
+# --- patch budget: which stretches of a track are embedded -------------------------------------
+# A 4-minute track has 80 musicnn patches; embedding evenly spaced ones up to this cap keeps
+# the CPU cost per track bounded (see bench/ and the eval command for the quality it costs).
+MAX_PATCHES_PER_TRACK: Final = 24

@@ -1,0 +1,66 @@
+"""Test audio made on the fly: numpy synthesises, ffmpeg encodes. No audio is committed."""
+
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+# container/codec arguments for ffmpeg, by file suffix
+ENCODERS: dict[str, list[str]] = {
+    ".mp3": ["-c:a", "libmp3lame", "-b:a", "128k"],
+    ".ogg": ["-c:a", "libopus", "-b:a", "48k"],  # a Telegram voice note
+    ".m4a": ["-c:a", "aac", "-b:a", "128k"],
+    ".flac": ["-c:a", "flac"],
+    ".wav": ["-c:a", "pcm_s16le"],
+}
+
+
+def synth_music(
+    seconds: float, sample_rate: int = 44_100, seed: int = 0, base_hz: float = 220.0
+) -> npt.NDArray[np.float32]:
+    """A few seconds of something music-like: a chord that changes every half second, with
+    decaying notes and a little noise. Different seeds give different "tracks"."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * sample_rate)
+    t = np.arange(n, dtype=np.float64) / sample_rate
+    note_len = int(0.5 * sample_rate)
+    audio = np.zeros(n, dtype=np.float64)
+    for start in range(0, n, note_len):
+        stop = min(start + note_len, n)
+        local = t[start:stop] - t[start]
+        envelope = np.exp(-4.0 * local)
+        for ratio in rng.choice([1.0, 1.25, 1.5, 2.0, 2.5, 3.0], size=3, replace=False):
+            freq = base_hz * ratio * rng.choice([0.5, 1.0, 2.0])
+            audio[start:stop] += envelope * np.sin(2 * np.pi * freq * local)
+    audio += 0.05 * rng.standard_normal(n)
+    return (0.3 * audio / np.max(np.abs(audio))).astype(np.float32)
+
+
+def encode(
+    audio: npt.NDArray[np.float32],
+    path: Path,
+    sample_rate: int = 44_100,
+    channels: int = 1,
+    extra: list[str] | None = None,
+) -> Path:
+    """Encode mono float32 `audio` to `path`, the codec chosen by its suffix."""
+    command = [
+        "ffmpeg", "-nostdin", "-v", "error", "-y",
+        "-f", "f32le", "-ar", str(sample_rate), "-ac", "1", "-i", "pipe:0",
+        "-ac", str(channels), *ENCODERS[path.suffix], *(extra or []), str(path),
+    ]  # fmt: skip
+    subprocess.run(command, input=audio.astype("<f4").tobytes(), check=True)
+    return path
+
+
+def reencode_excerpt(
+    source: Path, target: Path, start: float, seconds: float, bitrate: str = "64k"
+) -> Path:
+    """A low-bitrate mono mp3 excerpt of `source`: what a user's phone recording resembles."""
+    command = [
+        "ffmpeg", "-nostdin", "-v", "error", "-y", "-ss", str(start), "-t", str(seconds),
+        "-i", str(source), "-ac", "1", "-c:a", "libmp3lame", "-b:a", bitrate, str(target),
+    ]  # fmt: skip
+    subprocess.run(command, check=True)
+    return target

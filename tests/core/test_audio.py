@@ -1,0 +1,141 @@
+"""Decoding through real ffmpeg, on files encoded by real ffmpeg, with every guard rail."""
+
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from audio_factory import encode, synth_music
+
+from core.audio import check_analysable, decode, load_track, normalise_loudness, rms
+from core.constants import MAX_ANALYSIS_SECONDS, TARGET_RMS
+from core.errors import DecodeTimeoutError, NotAudioError, SilentError, TooShortError
+
+RATE = 16_000
+
+
+def dominant_hz(audio: np.ndarray, sample_rate: int) -> float:
+    spectrum = np.abs(np.fft.rfft(audio))
+    return float(np.argmax(spectrum) * sample_rate / audio.shape[0])
+
+
+def tone(seconds: float, hz: float = 440.0, rate: int = 44_100) -> np.ndarray:
+    t = np.arange(int(seconds * rate)) / rate
+    return (0.5 * np.sin(2 * np.pi * hz * t)).astype(np.float32)
+
+
+@pytest.mark.parametrize("suffix", [".mp3", ".ogg", ".m4a", ".flac", ".wav"])
+def test_each_format_decodes_to_mono_float32_at_the_requested_rate(
+    tmp_path: Path, suffix: str
+) -> None:
+    path = encode(tone(4.0), tmp_path / f"a{suffix}", channels=2)
+    audio = decode(path, RATE)
+    assert audio.dtype == np.float32 and audio.ndim == 1
+    assert abs(audio.shape[0] / RATE - 4.0) < 0.1  # encoder padding is a few ms
+    assert abs(dominant_hz(audio, RATE) - 440.0) < 2.0
+    assert 0.3 < np.max(np.abs(audio)) < 0.7
+
+
+def test_stereo_is_mixed_down(tmp_path: Path) -> None:
+    left, right = tone(4.0, 300.0), tone(4.0, 700.0)
+    stereo = np.stack([left, right], axis=1).astype("<f4")
+    path = tmp_path / "stereo.flac"
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-f", "f32le", "-ar", "44100", "-ac", "2", "-i", "pipe:0",
+         str(path)],
+        input=stereo.tobytes(),
+        check=True,
+    )  # fmt: skip
+    spectrum = np.abs(np.fft.rfft(decode(path, RATE)))
+    hz = np.fft.rfftfreq(RATE * 4, 1 / RATE)
+    assert spectrum[np.argmin(np.abs(hz - 300))] > 0.2 * spectrum.max()
+    assert spectrum[np.argmin(np.abs(hz - 700))] > 0.2 * spectrum.max()
+
+
+@pytest.mark.parametrize(
+    "content", [b"", b"just some text, not audio\n" * 100, bytes(range(256)) * 400]
+)
+def test_non_audio_is_refused(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "fake.mp3"
+    path.write_bytes(content)
+    with pytest.raises(NotAudioError) as caught:
+        decode(path, RATE)
+    assert "not audio" in caught.value.reason
+
+
+def test_truncated_mp3_keeps_what_decodes_and_garbage_after_a_header_is_refused(
+    tmp_path: Path,
+) -> None:
+    whole = encode(synth_music(10.0), tmp_path / "whole.mp3").read_bytes()
+    cut = tmp_path / "cut.mp3"
+    cut.write_bytes(whole[: len(whole) // 2])
+    assert 4.0 < decode(cut, RATE).shape[0] / RATE < 6.0
+    garbage = tmp_path / "garbage.mp3"
+    garbage.write_bytes(whole[:200] + np.random.default_rng(1).bytes(2_000))
+    with pytest.raises(AudioErrorTypes):
+        load_track(garbage, RATE)
+
+
+AudioErrorTypes = (NotAudioError, TooShortError, SilentError)
+
+
+@pytest.mark.parametrize(
+    "playlist",
+    [
+        "ffconcat version 1.0\nfile '{target}'\n",
+        "#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:10,\n{target}\n#EXT-X-ENDLIST\n",
+    ],
+)
+def test_playlists_cannot_make_ffmpeg_read_other_files(tmp_path: Path, playlist: str) -> None:
+    target = encode(tone(5.0), tmp_path / "secret.wav")
+    for suffix in (".mp3", ".m3u8", ".ffconcat"):
+        path = tmp_path / f"playlist{suffix}"
+        path.write_text(playlist.format(target=target))
+        with pytest.raises(NotAudioError):
+            decode(path, RATE)
+
+
+def test_file_names_are_never_options_or_protocols(tmp_path: Path) -> None:
+    for name in ("-i evil.mp3", "concat:a.mp3|b.mp3", "pipe:1.mp3", "track $(rm -rf x).mp3"):
+        path = encode(tone(3.5), tmp_path / name.replace("/", "_"))
+        assert decode(path, RATE).shape[0] > 3 * RATE
+
+
+def test_decoding_stops_at_the_analysis_cap(tmp_path: Path) -> None:
+    # 15 minutes of digital silence compress to a tiny flac: the cap bounds the decoded size
+    path = encode(np.zeros(15 * 60 * 8_000, np.float32), tmp_path / "long.flac", sample_rate=8_000)
+    assert path.stat().st_size < 250_000  # vs 29 MB once decoded at 16 kHz
+    assert decode(path, RATE).shape[0] == pytest.approx(MAX_ANALYSIS_SECONDS * RATE, abs=RATE)
+    assert decode(path, RATE, max_seconds=12.5).shape[0] == pytest.approx(12.5 * RATE, abs=2)
+
+
+def test_decoder_has_a_wall_clock_limit(tmp_path: Path) -> None:
+    path = encode(synth_music(30.0), tmp_path / "slow.flac")
+    with pytest.raises(DecodeTimeoutError) as caught:
+        decode(path, RATE, timeout=0.001)
+    assert "longer than" in caught.value.reason
+
+
+def test_too_short_and_silent_tracks_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(TooShortError) as short:
+        load_track(encode(tone(2.0), tmp_path / "short.mp3"), RATE)
+    assert "2.0 s" in short.value.reason and "3 s" in short.value.reason
+    with pytest.raises(SilentError):
+        load_track(encode(np.zeros(44_100 * 5, np.float32), tmp_path / "silent.mp3"), RATE)
+    with pytest.raises(SilentError):
+        check_analysable(np.full(RATE * 5, 1e-5, np.float32), RATE)
+
+
+def test_missing_file_is_a_readable_error(tmp_path: Path) -> None:
+    with pytest.raises(NotAudioError) as caught:
+        decode(tmp_path / "nowhere.mp3", RATE)
+    assert "nowhere.mp3" in caught.value.reason
+
+
+@pytest.mark.parametrize("level", [0.01, 0.05, 0.3, 0.9])
+def test_loudness_is_normalised_to_the_target(level: float) -> None:
+    audio = synth_music(5.0, sample_rate=RATE) / 0.3 * level
+    normalised = normalise_loudness(audio)
+    assert rms(normalised) == pytest.approx(TARGET_RMS, rel=0.05)
+    assert np.max(np.abs(normalised)) <= 1.0
+    assert normalised.dtype == np.float32
