@@ -1,0 +1,102 @@
+"""Real audio, encoded by ffmpeg, through the real pretrained model."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from audio_factory import encode, reencode_excerpt, synth_music
+
+from core.audio import load_track
+from core.constants import MAX_PATCHES_PER_TRACK, MUSICNN_SAMPLE_RATE
+from core.embedding import embed_audio, embed_file
+from core.errors import NotAudioError, TooShortError
+from core.models.musicnn import MSD_TAGS, MusicnnModel
+from core.patching import evenly_spaced, frame_patches
+
+
+def test_a_track_becomes_a_unit_vector_with_tags(music_file: Path, vgg_model: MusicnnModel) -> None:
+    embedding = embed_file(music_file, vgg_model)
+    assert embedding.model_id == "msd-vgg/pool5"
+    assert embedding.vector.shape == (256,) and embedding.vector.dtype == np.float32
+    assert np.linalg.norm(embedding.vector) == pytest.approx(1.0, abs=1e-5)
+    assert embedding.tag_probabilities.shape == (50,)
+    assert ((embedding.tag_probabilities >= 0) & (embedding.tag_probabilities <= 1)).all()
+    assert embedding.tag_names == MSD_TAGS
+    assert embedding.patch_count == 6  # 20 s ≈ 6.7 patches of 3 s
+    assert embedding.seconds_analysed == pytest.approx(20.0, abs=0.1)
+    top = embedding.top_tags(3)
+    assert [p for _, p in top] == sorted((p for _, p in top), reverse=True)
+    assert top[0][1] == pytest.approx(float(embedding.tag_probabilities.max()))
+
+
+def test_long_tracks_spend_at_most_the_patch_budget(vgg_model: MusicnnModel) -> None:
+    audio = synth_music(200.0, sample_rate=MUSICNN_SAMPLE_RATE, seed=7)
+    embedding = embed_audio(audio, vgg_model)
+    assert embedding.patch_count == MAX_PATCHES_PER_TRACK
+    assert np.isfinite(embedding.vector).all()
+
+
+def test_level_does_not_move_a_track(tmp_path: Path, vgg_model: MusicnnModel) -> None:
+    music = synth_music(15.0, seed=11)
+    loud = embed_file(encode(music, tmp_path / "loud.mp3"), vgg_model)
+    quiet = embed_file(encode(music * 10 ** (-12 / 20), tmp_path / "quiet.mp3"), vgg_model)
+    assert float(loud.vector @ quiet.vector) > 0.995
+
+
+def test_an_excerpt_is_closer_to_its_track_than_other_tracks_are(
+    tmp_path: Path, vgg_model: MusicnnModel
+) -> None:
+    tracks = [
+        encode(synth_music(40.0, seed=s, base_hz=hz), tmp_path / f"t{s}.mp3", channels=2)
+        for s, hz in ((1, 110.0), (2, 330.0), (3, 660.0))
+    ]
+    vectors = np.stack([embed_file(t, vgg_model).vector for t in tracks])
+    excerpt = reencode_excerpt(tracks[1], tmp_path / "excerpt.mp3", start=12.0, seconds=15.0)
+    scores = vectors @ embed_file(excerpt, vgg_model).vector
+    assert int(np.argmax(scores)) == 1
+
+
+def test_clipping_loud_audio_gives_finite_vectors(vgg_model: MusicnnModel) -> None:
+    t = np.arange(10 * MUSICNN_SAMPLE_RATE) / MUSICNN_SAMPLE_RATE
+    square = np.sign(np.sin(2 * np.pi * 80 * t)).astype(np.float32)
+    embedding = embed_audio(square, vgg_model)
+    assert np.isfinite(embedding.vector).all() and np.isfinite(embedding.tag_probabilities).all()
+
+
+def test_bad_input_raises_typed_errors(tmp_path: Path, vgg_model: MusicnnModel) -> None:
+    text = tmp_path / "notes.txt"
+    text.write_text("hello")
+    with pytest.raises(NotAudioError):
+        embed_file(text, vgg_model)
+    with pytest.raises(TooShortError):
+        embed_audio(np.ones(MUSICNN_SAMPLE_RATE, np.float32) * 0.1, vgg_model)
+
+
+def test_every_format_reaches_the_model(tmp_path: Path, vgg_model: MusicnnModel) -> None:
+    music = synth_music(8.0, seed=21)
+    reference = embed_file(encode(music, tmp_path / "a.wav"), vgg_model).vector
+    for suffix in (".mp3", ".ogg", ".m4a", ".flac"):
+        vector = embed_file(encode(music, tmp_path / f"a{suffix}"), vgg_model).vector
+        assert float(vector @ reference) > 0.97, suffix
+
+
+def test_evenly_spaced_indices() -> None:
+    assert evenly_spaced(5, 10).tolist() == [0, 1, 2, 3, 4]
+    picked = evenly_spaced(80, 24)
+    assert len(picked) == 24 and picked[0] == 0 and picked[-1] == 79
+    assert (np.diff(picked) >= 3).all()
+    assert evenly_spaced(0, 24).tolist() == []
+
+
+def test_frame_patches_drops_the_incomplete_tail() -> None:
+    frames = np.arange(10 * 2, dtype=np.float32).reshape(10, 2)
+    patches = frame_patches(frames, 4)
+    assert patches.shape == (2, 4, 2)
+    np.testing.assert_array_equal(patches[1, 0], frames[4])
+    assert frame_patches(frames[:3], 4).shape == (0, 4, 2)
+
+
+def test_load_track_normalises_before_features(tmp_path: Path) -> None:
+    quiet = encode(0.02 * synth_music(5.0), tmp_path / "q.flac")
+    audio = load_track(quiet, MUSICNN_SAMPLE_RATE)
+    assert float(np.sqrt(np.mean(audio.astype(np.float64) ** 2))) == pytest.approx(0.1, rel=0.05)
