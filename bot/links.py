@@ -1,0 +1,42 @@
+"""Links from a catalog track to Yandex Music.
+
+The most precise link the stored ids allow: the track inside its album, the bare track, or — when
+no id is known — a search for "artist title". Search text is encoded with `quote_plus` (spaces as
+"+", the form encoding of query strings), so "&", "/", "?" and "#" in a title stay part of it.
+"""
+
+from urllib.parse import quote, quote_plus
+
+YANDEX_MUSIC = "https://music.yandex.ru"
+
+
+def _clean(value: str | int | None) -> str | None:
+    """An id or a text field as a non-empty stripped string, or None."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def yandex_music_url(
+    *,
+    track_id: str | int | None = None,
+    album_id: str | int | None = None,
+    artist: str | None = None,
+    title: str | None = None,
+) -> str:
+    """The Yandex Music page of a track.
+
+    album and track id → /album/{album}/track/{track}; track id only → /track/{track};
+    no track id (an album id alone does not name the track) → /search?text=artist+title.
+    """
+    track = _clean(track_id)
+    album = _clean(album_id)
+    if track is not None:
+        # Ids are numeric in practice; quoting keeps a malformed one from breaking the URL.
+        track_part = f"/track/{quote(track, safe='')}"
+        if album is not None:
+            return f"{YANDEX_MUSIC}/album/{quote(album, safe='')}{track_part}"
+        return f"{YANDEX_MUSIC}{track_part}"
+    text = " ".join(part for part in (_clean(artist), _clean(title)) if part)
+    return f"{YANDEX_MUSIC}/search?text={quote_plus(text)}"

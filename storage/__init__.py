@@ -1,0 +1,51 @@
+"""Soundalike's persistence: one SQLite file (WAL) behind small async repositories.
+
+Imports neither `core` nor `bot`: it stores vectors as float32 arrays and knows nothing of the
+models that made them, beyond their model id.
+"""
+
+from storage.catalog import Catalog, CatalogCache
+from storage.database import DEFAULT_PATH, Database, Session
+from storage.embeddings import EmbeddingRepository
+from storage.errors import (
+    DimensionMismatchError,
+    DuplicateTrackError,
+    JournalModeError,
+    SchemaTooNewError,
+    StorageError,
+)
+from storage.feedback import FeedbackRepository, Tally
+from storage.migrations import LATEST_VERSION, MIGRATIONS, Migration, migrate
+from storage.queries import Query, QueryRepository, SentMedia
+from storage.tracks import UNSET, CatalogStats, Track, TrackRepository
+from storage.users import Role, User, UserRepository
+
+__all__ = [
+    "DEFAULT_PATH",
+    "LATEST_VERSION",
+    "MIGRATIONS",
+    "UNSET",
+    "Catalog",
+    "CatalogCache",
+    "CatalogStats",
+    "Database",
+    "DimensionMismatchError",
+    "DuplicateTrackError",
+    "EmbeddingRepository",
+    "FeedbackRepository",
+    "JournalModeError",
+    "Migration",
+    "Query",
+    "QueryRepository",
+    "Role",
+    "SchemaTooNewError",
+    "SentMedia",
+    "Session",
+    "StorageError",
+    "Tally",
+    "Track",
+    "TrackRepository",
+    "User",
+    "UserRepository",
+    "migrate",
+]

@@ -1,0 +1,34 @@
+"""Typed storage failures, so callers can tell a bad database from a bad argument."""
+
+
+class StorageError(Exception):
+    """Base class of every error this package raises on purpose."""
+
+
+class JournalModeError(StorageError):
+    """SQLite refused WAL (e.g. an in-memory or network file): concurrent use would lock up."""
+
+
+class SchemaTooNewError(StorageError):
+    """The file was migrated by newer code; opening it with this code could corrupt it."""
+
+    def __init__(self, found: int, known: int) -> None:
+        super().__init__(
+            f"database schema version {found} is newer than this code knows ({known}); "
+            "upgrade Soundalike instead of downgrading the database"
+        )
+        self.found = found
+        self.known = known
+
+
+class DuplicateTrackError(StorageError):
+    """A track with the same content hash is already in the catalog."""
+
+    def __init__(self, sha256: str, track_id: int) -> None:
+        super().__init__(f"a track with sha256 {sha256} already exists (id {track_id})")
+        self.sha256 = sha256
+        self.track_id = track_id
+
+
+class DimensionMismatchError(StorageError):
+    """Vectors of one model id disagree on their length, so they cannot form one matrix."""

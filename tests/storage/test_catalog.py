@@ -1,0 +1,66 @@
+"""CatalogCache: one model's matrix in memory, reloaded when any connection changes it."""
+
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from storage import CatalogCache, Database, DimensionMismatchError
+
+AddTrack = Callable[..., Awaitable[int]]
+
+
+async def test_cache_reloads_only_after_a_change(db: Database, add_track: AddTrack) -> None:
+    first = await add_track(vector=np.ones(4))
+    cache = CatalogCache(db, "m", dim=4)
+    catalog = await cache.get()
+    assert catalog.track_ids.tolist() == [first] and catalog.dim == 4 and len(catalog) == 1
+    assert await cache.get() is catalog
+    assert cache.loads == 1
+
+    second = await add_track(vector=np.zeros(4))
+    reloaded = await cache.get()
+    assert reloaded.track_ids.tolist() == [first, second]
+    assert reloaded.revision > catalog.revision and cache.loads == 2
+
+    cache.invalidate()
+    assert (await cache.get()).track_ids.tolist() == [first, second]
+    assert cache.loads == 3
+
+
+async def test_cache_sees_changes_made_through_another_connection(
+    db: Database, db_path: Path, add_track: AddTrack, rng: np.random.Generator
+) -> None:
+    await add_track(vector=rng.standard_normal(8))
+    cache = CatalogCache(db, "m")
+    assert len(await cache.get()) == 1
+
+    async with Database(db_path) as other:  # e.g. the import CLI in another process
+        vector = rng.standard_normal(8).astype(np.float32)
+        added = await add_track(database=other, vector=vector)
+        catalog = await cache.get()
+        assert catalog.track_ids.tolist()[-1] == added
+        np.testing.assert_array_equal(catalog.matrix[-1], vector)
+
+        await other.tracks.remove(added)
+        assert added not in (await cache.get()).track_ids.tolist()
+    assert cache.loads == 3
+
+
+async def test_cached_matrix_holds_only_its_model(db: Database, add_track: AddTrack) -> None:
+    shared = await add_track(vector=np.ones(3))
+    cache = CatalogCache(db, "m")
+    await db.embeddings.put(shared, "other", np.full(7, 5.0))
+    await add_track(vector=np.full(7, 5.0), model_id="other")
+    catalog = await cache.get()
+    assert catalog.model_id == "m" and catalog.matrix.shape == (1, 3)
+    np.testing.assert_array_equal(catalog.matrix, np.ones((1, 3)))
+
+
+async def test_cache_checks_the_expected_dimension(db: Database, add_track: AddTrack) -> None:
+    await add_track(vector=np.ones(3))
+    with pytest.raises(DimensionMismatchError):
+        await CatalogCache(db, "m", dim=4).get()
+    empty = await CatalogCache(db, "unused", dim=4).get()
+    assert empty.matrix.shape == (0, 4)

@@ -1,0 +1,129 @@
+"""Migrations: a new file and a file at every earlier version reach the latest schema intact."""
+
+import asyncio
+import hashlib
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import aiosqlite
+import numpy as np
+import pytest
+
+from storage import LATEST_VERSION, MIGRATIONS, Database, Migration, migrate
+from storage.codecs import encode_ranking, encode_vector
+
+Seed = Callable[[aiosqlite.Connection], Awaitable[None]]
+Check = Callable[[Database], Awaitable[None]]
+
+VECTOR = np.arange(4, dtype=np.float32)
+SHA = hashlib.sha256(b"a song").hexdigest()
+
+
+async def seed_v1(conn: aiosqlite.Connection) -> None:
+    await conn.execute(
+        "INSERT INTO users (telegram_id, username, role, whitelisted) VALUES (7, 'ann', 'user', 1)"
+    )
+    await conn.execute(
+        "INSERT INTO tracks (id, sha256, title, artist) VALUES (1, ?, 'Song', 'Band')", (SHA,)
+    )
+    await conn.execute(
+        "INSERT INTO embeddings (track_id, model_id, dim, vector) VALUES (1, 'm', 4, ?)",
+        (encode_vector(VECTOR),),
+    )
+
+
+async def check_v1(db: Database) -> None:
+    assert await db.users.is_whitelisted(7)
+    track = await db.tracks.get(1)
+    assert track is not None and (track.title, track.artist) == ("Song", "Band")
+    ids, matrix = await db.embeddings.load_matrix("m")
+    assert ids.tolist() == [1]
+    np.testing.assert_array_equal(matrix[0], VECTOR)
+
+
+async def seed_v2(conn: aiosqlite.Connection) -> None:
+    ids, scores = encode_ranking([1], [0.5])
+    await conn.execute(
+        """INSERT INTO queries (id, user_id, input_kind, model_id, track_ids, scores, elapsed)
+           VALUES (1, 7, 'audio', 'm', ?, ?, 0.25)""",
+        (ids, scores),
+    )
+    await conn.execute("INSERT INTO feedback (query_id, user_id, vote) VALUES (1, 7, -1)")
+
+
+async def check_v2(db: Database) -> None:
+    query = await db.queries.get(1)
+    assert query is not None and query.track_ids.tolist() == [1]
+    assert await db.feedback.get(1, 7) == -1
+
+
+# Data a file at each version can hold, and how to see it survived. A new migration adds an entry.
+DATA: dict[int, tuple[Seed, Check]] = {1: (seed_v1, check_v1), 2: (seed_v2, check_v2)}
+
+
+async def build(path: Path, version: int) -> None:
+    """A file at `version`: the first `version` migration steps, plus the data of each."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    async with aiosqlite.connect(path, isolation_level=None) as conn:
+        await conn.execute("PRAGMA foreign_keys = ON")
+        assert await migrate(conn, MIGRATIONS[:version]) == version
+        for step in range(1, version + 1):
+            seed, _ = DATA[step]
+            await seed(conn)
+
+
+async def schema(db: Database) -> list[tuple[str, str, str]]:
+    rows = await db.fetchall(
+        "SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY type, name"
+    )
+    return [(row[0], row[1], row[2]) for row in rows]
+
+
+def test_every_version_has_test_data() -> None:
+    assert set(DATA) == set(range(1, LATEST_VERSION + 1))
+
+
+@pytest.mark.parametrize("version", range(LATEST_VERSION + 1))
+async def test_open_upgrades_a_file_at_each_version(tmp_path: Path, version: int) -> None:
+    fresh_path, old_path = tmp_path / "fresh.sqlite3", tmp_path / "old.sqlite3"
+    await build(old_path, version)
+    async with Database(old_path) as db:
+        assert await db.schema_version() == LATEST_VERSION
+        for step in range(1, version + 1):
+            _, check = DATA[step]
+            await check(db)
+        upgraded = await schema(db)
+    async with Database(fresh_path) as fresh:
+        assert await schema(fresh) == upgraded  # the upgrade path ends where a new file starts
+
+
+async def test_empty_file_is_migrated_to_the_latest_version(tmp_path: Path) -> None:
+    path = tmp_path / "empty.sqlite3"
+    path.touch()
+    async with Database(path) as db:
+        assert await db.schema_version() == LATEST_VERSION
+        assert await db.tracks.count() == 0
+        assert await db.embeddings.revision() == 0
+
+
+async def test_a_failing_step_leaves_the_file_at_the_previous_version(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite3"
+    broken = Migration("broken", ("CREATE TABLE half_done (x INTEGER)", "NOT SQL AT ALL"))
+    async with aiosqlite.connect(path, isolation_level=None) as conn:
+        with pytest.raises(aiosqlite.OperationalError):
+            await migrate(conn, (*MIGRATIONS, broken))
+        async with conn.execute("PRAGMA user_version") as cursor:
+            assert (await cursor.fetchone()) == (LATEST_VERSION,)
+        async with conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'half_done'") as c:
+            assert (await c.fetchone()) == (0,)
+
+
+async def test_two_connections_opening_a_new_file_migrate_it_once(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite3"
+    first, second = Database(path), Database(path)
+    try:
+        await asyncio.gather(first.open(), second.open())
+        assert await first.schema_version() == await second.schema_version() == LATEST_VERSION
+    finally:
+        await first.close()
+        await second.close()

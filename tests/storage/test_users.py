@@ -1,0 +1,69 @@
+"""UserRepository: the whitelist, roles from the configuration, language choices."""
+
+import pytest
+
+from storage import Database, Role
+
+
+async def test_unknown_user(db: Database) -> None:
+    assert await db.users.get(1) is None
+    assert not await db.users.is_whitelisted(1)
+    assert not await db.users.deny(1)
+    assert not await db.users.set_language(1, "en")
+
+
+async def test_allow_deny_and_allow_again(db: Database) -> None:
+    user = await db.users.allow(42, by=1, username="ann")
+    assert (user.telegram_id, user.username, user.role, user.whitelisted) == (
+        42,
+        "ann",
+        Role.USER,
+        True,
+    )
+    assert user.added_by == 1 and user.added_at.tzinfo is not None
+    assert await db.users.is_whitelisted(42)
+
+    again = await db.users.allow(42, by=2)  # already allowed: the first grant is kept
+    assert (again.added_by, again.added_at, again.username) == (1, user.added_at, "ann")
+
+    assert await db.users.deny(42)
+    assert not await db.users.deny(42)
+    assert not await db.users.is_whitelisted(42)
+
+    regranted = await db.users.allow(42, by=2, username="ann_new")
+    assert regranted.whitelisted and regranted.added_by == 2
+    assert regranted.username == "ann_new"
+
+
+async def test_ensure_admins_follows_the_configuration(db: Database) -> None:
+    await db.users.allow(5, by=None)
+    await db.users.ensure_admins([1, 2, 5])
+    for admin_id in (1, 2, 5):
+        admin = await db.users.get(admin_id)
+        assert admin is not None and admin.is_admin and admin.whitelisted
+
+    assert not await db.users.deny(1)  # admins are managed in the configuration only
+    assert await db.users.is_whitelisted(1)
+
+    await db.users.ensure_admins([2])
+    former = await db.users.get(1)
+    assert former is not None and former.role is Role.USER and former.whitelisted
+    assert {u.telegram_id for u in await db.users.list() if u.is_admin} == {2}
+
+
+async def test_list_puts_admins_first_and_can_include_denied(db: Database) -> None:
+    for user_id in (10, 20, 30):
+        await db.users.allow(user_id, by=1)
+    await db.users.ensure_admins([99])
+    await db.users.deny(20)
+    assert [u.telegram_id for u in await db.users.list()] == [99, 10, 30]
+    everyone = await db.users.list(whitelisted_only=False)
+    assert [u.telegram_id for u in everyone] == [99, 10, 20, 30]
+
+
+@pytest.mark.parametrize("language", ["ru", "en", None])
+async def test_set_language(db: Database, language: str | None) -> None:
+    await db.users.allow(7, by=1)
+    assert await db.users.set_language(7, language)
+    user = await db.users.get(7)
+    assert user is not None and user.language == language
