@@ -1,0 +1,48 @@
+"""`python -m bot embed` as a user runs it: a real process, real files."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+from audio_factory import encode, synth_music
+
+
+def test_embed_prints_a_line_per_file_and_fails_for_bad_ones(tmp_path: Path) -> None:
+    good = encode(synth_music(6.0), tmp_path / "good song.mp3")
+    other = encode(synth_music(5.0, seed=9), tmp_path / "voice.ogg")
+    bad = tmp_path / "bad.mp3"
+    bad.write_text("definitely not audio")
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "embed", str(good), str(bad), str(other)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 1, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("model msd-vgg/pool5 loaded")
+    assert len(lines) == 4
+    good_line, bad_line, other_line = lines[1:]
+    assert good_line.startswith(str(good)) and " · " in good_line and good_line.endswith(" s")
+    assert bad_line == f"{bad}\terror: this file is not audio that can be decoded"
+    assert other_line.startswith(str(other)) and other_line.endswith(" s")
+    assert "Traceback" not in result.stderr
+
+
+def test_no_command_prints_help_and_exits_2() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "bot"], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 2 and "embed" in result.stderr
+
+
+def test_unknown_model_is_a_clear_error(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "embed", "--model", "nope", str(tmp_path / "x.mp3")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "unknown model 'nope'" in result.stderr and "Traceback" not in result.stderr
