@@ -11,6 +11,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import filetype
 import numpy as np
 import numpy.typing as npt
 
@@ -27,6 +28,28 @@ from core.errors import DecodeTimeoutError, NotAudioError, SilentError, TooShort
 # ffmpeg demuxer names (a name matches a demuxer listing it, e.g. "mov" covers mp4/m4a):
 # mp3, ogg/opus voice notes, m4a/aac, flac, wav, plus the usual containers of music files.
 ALLOWED_DEMUXERS = ("mp3", "ogg", "mov", "aac", "flac", "wav", "matroska", "aiff", "asf", "amr")
+
+
+# What a music folder's audio files are called; other files count as audio by their content.
+AUDIO_SUFFIXES = frozenset(
+    {".mp3", ".ogg", ".oga", ".opus", ".m4a", ".mp4", ".aac", ".flac", ".wav", ".wma"}
+    | {".aif", ".aiff", ".mka", ".webm", ".amr"}
+)
+_CONTAINERS_WITH_AUDIO = frozenset({"mp4", "m4v", "webm", "mkv"})
+
+
+def looks_like_audio(path: Path) -> bool:
+    """Whether `path` is named like an audio file or its first bytes are an audio container's.
+
+    Lets an importer find `track.bin` and skip `cover.jpg` without running ffmpeg on every
+    file; ffmpeg still has the final word on whether the file decodes.
+    """
+    if path.suffix.lower() in AUDIO_SUFFIXES:
+        return True
+    kind = filetype.guess(path)
+    return kind is not None and (
+        kind.mime.startswith("audio/") or kind.extension in _CONTAINERS_WITH_AUDIO
+    )
 
 
 def ffmpeg_binary() -> str:
@@ -47,11 +70,28 @@ def decode(
     """Decode the first `max_seconds` of `path` to mono float32 at `sample_rate`.
 
     Returns shape (n_samples,). Decoding stops at `max_seconds` inside ffmpeg, so a small file
-    claiming hours of audio costs at most that much memory. Raises NotAudioError,
-    DecodeTimeoutError.
+    claiming hours of audio costs at most that much memory. A stereo track whose channels are
+    inverted copies (seen in real game soundtracks) sums to silence; for a silent mix the
+    channels' difference is tried before giving up. Raises NotAudioError, DecodeTimeoutError.
     """
     if not path.is_file():
         raise NotAudioError(f"{path.name}: no such file")
+    audio = _run_ffmpeg(path, sample_rate, max_seconds, timeout, ["-ac", "1"])
+    if rms(audio) < SILENCE_RMS:
+        try:
+            side = _run_ffmpeg(
+                path, sample_rate, max_seconds, timeout, ["-af", "pan=mono|c0=0.5*c0-0.5*c1"]
+            )
+        except NotAudioError:  # a mono source has no second channel: it really is silent
+            return audio
+        if rms(side) > rms(audio):
+            return side
+    return audio
+
+
+def _run_ffmpeg(
+    path: Path, sample_rate: int, max_seconds: float, timeout: float, mix: list[str]
+) -> npt.NDArray[np.float32]:
     command = [
         ffmpeg_binary(),
         "-nostdin",
@@ -68,8 +108,7 @@ def decode(
         "0:a:0",
         "-t",
         f"{max_seconds:.3f}",
-        "-ac",
-        "1",
+        *mix,
         "-ar",
         str(sample_rate),
         "-f",
@@ -86,8 +125,8 @@ def decode(
         ) from error
     if result.returncode != 0 or not result.stdout:
         raise NotAudioError("this file is not audio that can be decoded")
-    usable = len(result.stdout) // 4 * 4
-    return np.frombuffer(result.stdout[:usable], dtype="<f4").astype(np.float32, copy=False)
+    samples = len(result.stdout) // 4
+    return np.frombuffer(result.stdout, dtype="<f4", count=samples).astype(np.float32, copy=False)
 
 
 def check_analysable(audio: npt.NDArray[np.float32], sample_rate: int) -> None:

@@ -52,6 +52,20 @@ def test_stereo_is_mixed_down(tmp_path: Path) -> None:
     assert spectrum[np.argmin(np.abs(hz - 700))] > 0.2 * spectrum.max()
 
 
+def test_phase_inverted_stereo_is_not_mistaken_for_silence(tmp_path: Path) -> None:
+    music = synth_music(5.0)
+    inverted = np.stack([music, -music], axis=1).astype("<f4")
+    path = tmp_path / "inverted.flac"
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-f", "f32le", "-ar", "44100", "-ac", "2", "-i", "pipe:0",
+         str(path)],
+        input=inverted.tobytes(),
+        check=True,
+    )  # fmt: skip
+    audio = load_track(path, RATE)  # would raise SilentError with a plain (L + R) / 2
+    assert rms(audio) == pytest.approx(TARGET_RMS, rel=0.05)
+
+
 @pytest.mark.parametrize(
     "content", [b"", b"just some text, not audio\n" * 100, bytes(range(256)) * 400]
 )
