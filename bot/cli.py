@@ -1,17 +1,29 @@
 """The command line: `python -m bot COMMAND ...`.
 
-Each command opens what it needs (model, database) once, does its work and closes it again;
-errors a user can fix are printed as one line, with a non-zero exit status, never a traceback.
+Each command opens what it needs (model, workers, database) once, does its work and closes it
+again; errors a user can fix are printed as one line with a non-zero exit status, never a
+traceback. Settings (DATABASE_PATH, MODEL, WORKERS) come from the environment or `.env`.
 """
 
 import argparse
+import asyncio
+import json
+import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
+from typing import Any
 
+from bot.config import ConfigError, Settings, load_settings
+from bot.metadata import MetadataFileError, read_metadata_csv
 from core.errors import AudioError, ModelFileError
-from core.models import DEFAULT_MODEL, load_model
+from core.models import load_model
+from storage import Database, StorageError, Track
+
+EXIT_FAILURES = 1  # the command ran, but some input could not be used
+EXIT_USAGE = 2  # bad arguments, settings or files the command cannot start with
+EXIT_INTERRUPTED = 130
 
 
 def format_tags(tags: Sequence[tuple[str, float]]) -> str:
@@ -19,12 +31,12 @@ def format_tags(tags: Sequence[tuple[str, float]]) -> str:
     return " · ".join(f"{name} {probability:.2f}" for name, probability in tags)
 
 
-def embed_command(arguments: argparse.Namespace) -> int:
+def embed_command(arguments: argparse.Namespace, settings: Settings) -> int:
     """Print each file's top tags and timing; the model loads once for all files."""
     from core.embedding import embed_file, warm_up
 
     started = time.perf_counter()
-    model = load_model(arguments.model)
+    model = load_model(arguments.model or settings.model)
     warm_up(model)
     print(f"model {model.model_id} loaded in {time.perf_counter() - started:.1f} s", flush=True)
     failures = 0
@@ -39,7 +51,135 @@ def embed_command(arguments: argparse.Namespace) -> int:
         seconds = time.perf_counter() - started
         tags = format_tags(embedding.top_tags(arguments.tags)) or f"{model.embedding_dim}-d vector"
         print(f"{path}\t{tags}\t{seconds:.2f} s", flush=True)
-    return 1 if failures else 0
+    return EXIT_FAILURES if failures else 0
+
+
+async def import_command(arguments: argparse.Namespace, settings: Settings) -> int:
+    """Index files and folders into the catalog, with a progress bar and a final summary."""
+    from bot.importer import Importer
+    from core.service import EmbeddingService
+
+    table = read_metadata_csv(arguments.meta) if arguments.meta else None
+    for problem in table.problems if table else []:
+        print(f"{arguments.meta}: {problem}", file=sys.stderr)
+    workers = arguments.workers or settings.workers
+    async with (
+        Database(settings.database_path) as database,
+        EmbeddingService(settings.model, workers) as service,
+    ):
+        print(
+            f"importing into {settings.database_path} with {service.model_id}, "
+            f"{service.workers} worker(s)",
+            file=sys.stderr,
+        )
+        importer = Importer(database, service, table)
+        try:
+            summary = await importer.run(arguments.paths)
+        except asyncio.CancelledError:
+            print("\n".join(importer.summary.lines()))
+            print("interrupted: the tracks counted above are saved; rerun to continue")
+            raise
+    print("\n".join(summary.lines()))
+    return EXIT_FAILURES if summary.failures else 0
+
+
+def track_json(track: Track) -> dict[str, object]:
+    from bot.recommender import track_url
+
+    return {
+        "track_id": track.id,
+        "artist": track.artist,
+        "title": track.title,
+        "url": track_url(track),
+    }
+
+
+async def recommend_command(arguments: argparse.Namespace, settings: Settings) -> int:
+    """The ranked list the bot would send for FILE, printed (or as JSON)."""
+    from bot.recommender import EmptyCatalogError, display_name, page, recommend, track_url
+    from core.service import EmbeddingService
+    from storage import CatalogCache
+
+    async with (
+        Database(settings.database_path) as database,
+        EmbeddingService(settings.model, workers=1) as service,
+    ):
+        started = time.perf_counter()
+        try:
+            embedding = await service.embed(arguments.file)
+            found = await recommend(database, CatalogCache(database, service.model_id), embedding)
+        except AudioError as error:
+            print(f"{arguments.file}: {error.reason}", file=sys.stderr)
+            return EXIT_FAILURES
+        except EmptyCatalogError as error:
+            print(f"{error}; add some with: python -m bot import FOLDER", file=sys.stderr)
+            return EXIT_FAILURES
+        seconds = time.perf_counter() - started
+        items = await page(database, found.track_ids, found.scores, 0, arguments.top)
+
+    if arguments.json:
+        own = found.in_catalog
+        print(
+            json.dumps(
+                {
+                    "file": str(arguments.file),
+                    "model": found.model_id,
+                    "seconds": round(seconds, 3),
+                    "tags": dict(embedding.top_tags(3)),
+                    "in_catalog": track_json(own) if own else None,
+                    "results": [
+                        {
+                            "rank": item.position,
+                            **track_json(item.track),
+                            "similarity": round(item.similarity, 4),
+                        }
+                        for item in items
+                    ],
+                },
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
+        return 0
+    print(f"{arguments.file}: {format_tags(embedding.top_tags(3))} ({seconds:.2f} s)")
+    if found.in_catalog:
+        own = found.in_catalog
+        print(f"already in the catalog: {display_name(own)} (#{own.id})  {track_url(own)}")
+    for item in items:
+        print(f"{item.position:3d}. {display_name(item.track)}  {item.percent}%  {item.url}")
+    return 0
+
+
+async def catalog_command(arguments: argparse.Namespace, settings: Settings) -> int:
+    """`catalog list`, `catalog stats`, `catalog remove ID`."""
+    from bot.recommender import display_name, track_url
+
+    async with Database(settings.database_path) as database:
+        if arguments.action == "list":
+            for track in await database.tracks.list(arguments.limit, arguments.offset):
+                minutes, seconds = divmod(round(track.duration or 0), 60)
+                print(
+                    f"{track.id:6d}  {display_name(track)}  {minutes}:{seconds:02d}  "
+                    f"{track_url(track)}"
+                )
+            return 0
+        if arguments.action == "stats":
+            stats = await database.tracks.stats()
+            print(f"tracks: {stats.tracks}")
+            hours, minutes = divmod(round(stats.total_duration / 60), 60)
+            print(f"total duration: {hours} h {minutes:02d} min")
+            print(f"with a Yandex Music id: {stats.with_yandex_id}")
+            for model_id, count in sorted(stats.embeddings.items()):
+                print(f"vectors of {model_id}: {count}")
+            if stats.last_added_at:
+                print(f"last added: {stats.last_added_at:%Y-%m-%d %H:%M}")
+            return 0
+        track = await database.tracks.get(arguments.id)
+        if track is None or not await database.tracks.remove(arguments.id):
+            print(f"no track with id {arguments.id}", file=sys.stderr)
+            return EXIT_FAILURES
+        print(f"removed {track.id}: {display_name(track)}")
+        return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,10 +190,56 @@ def build_parser() -> argparse.ArgumentParser:
 
     embed = commands.add_parser("embed", help="print the top tags of audio files, with timings")
     embed.add_argument("files", nargs="+", type=Path, metavar="FILE")
-    embed.add_argument("--model", default=DEFAULT_MODEL, help=f"default {DEFAULT_MODEL}")
+    embed.add_argument("--model", help="model spec (default: MODEL setting, else msd-vgg/pool5)")
     embed.add_argument("--tags", type=int, default=3, help="how many tags to show (default 3)")
     embed.set_defaults(handler=embed_command)
+
+    index = commands.add_parser("import", help="index audio files and folders into the catalog")
+    index.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    index.add_argument(
+        "--meta",
+        type=Path,
+        metavar="FILE.csv",
+        help="CSV: file,title,artist,album,yandex_track_id,yandex_album_id",
+    )
+    index.add_argument("--workers", type=int, help="embedding processes (default: cores)")
+    index.set_defaults(handler=import_command)
+
+    similar = commands.add_parser("recommend", help="print the catalog tracks most like FILE")
+    similar.add_argument("file", type=Path, metavar="FILE")
+    similar.add_argument("--top", type=int, default=10, help="how many (default 10)")
+    similar.add_argument("--json", action="store_true", help="print JSON")
+    similar.set_defaults(handler=recommend_command)
+
+    catalog = commands.add_parser("catalog", help="list, count or remove catalog tracks")
+    actions = catalog.add_subparsers(dest="action", metavar="ACTION", required=True)
+    listing = actions.add_parser("list", help="tracks in import order")
+    listing.add_argument("--limit", type=int, default=50)
+    listing.add_argument("--offset", type=int, default=0)
+    actions.add_parser("stats", help="counts per model, total duration")
+    remove = actions.add_parser("remove", help="remove a track and its vectors")
+    remove.add_argument("id", type=int, metavar="ID")
+    catalog.set_defaults(handler=catalog_command)
     return parser
+
+
+def _run_async(
+    handler: Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]],
+    arguments: argparse.Namespace,
+    settings: Settings,
+) -> int:
+    """Run an async command; SIGTERM cancels it like Ctrl-C, so it can close cleanly."""
+
+    async def guarded() -> int:
+        task = asyncio.current_task()
+        assert task is not None
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+        return await handler(arguments, settings)
+
+    try:
+        return asyncio.run(guarded())
+    except asyncio.CancelledError:
+        return EXIT_INTERRUPTED
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -61,12 +247,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = parser.parse_args(argv)
     if arguments.command is None:
         parser.print_help(sys.stderr)
-        return 2
+        return EXIT_USAGE
     try:
-        return int(arguments.handler(arguments))
-    except (ModelFileError, ValueError) as error:
+        settings = load_settings()
+        if asyncio.iscoroutinefunction(arguments.handler):
+            return _run_async(arguments.handler, arguments, settings)
+        return int(arguments.handler(arguments, settings))
+    except (ConfigError, ModelFileError, MetadataFileError, StorageError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED

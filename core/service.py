@@ -9,6 +9,7 @@ then starts a fresh one so the next request works.
 import asyncio
 import multiprocessing
 import os
+import signal
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
@@ -23,6 +24,9 @@ def _load_worker_model(spec: str, threads: int) -> None:
     """Pool initializer: configure TensorFlow's threads, then load and warm the model once."""
     global _worker_model
     from core.models.runtime import tensorflow
+
+    # Ctrl-C reaches the whole process group; the parent decides how to stop, workers just stop
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     tensorflow(threads)
     from core.models import load_model

@@ -17,24 +17,43 @@ ENCODERS: dict[str, list[str]] = {
 
 
 def synth_music(
-    seconds: float, sample_rate: int = 44_100, seed: int = 0, base_hz: float = 220.0
+    seconds: float,
+    sample_rate: int = 44_100,
+    seed: int = 0,
+    base_hz: float = 220.0,
+    note_seconds: float = 0.5,
+    harmonics: int = 1,
+    noise: float = 0.05,
 ) -> npt.NDArray[np.float32]:
-    """A few seconds of something music-like: a chord that changes every half second, with
-    decaying notes and a little noise. Different seeds give different "tracks"."""
+    """Something music-like: a chord that changes every `note_seconds`, with decaying notes of
+    `harmonics` partials, over a little noise. Seeds, pitches, tempi and timbres make
+    different "tracks"."""
     rng = np.random.default_rng(seed)
     n = int(seconds * sample_rate)
     t = np.arange(n, dtype=np.float64) / sample_rate
-    note_len = int(0.5 * sample_rate)
+    note_len = max(1, int(note_seconds * sample_rate))
     audio = np.zeros(n, dtype=np.float64)
     for start in range(0, n, note_len):
         stop = min(start + note_len, n)
         local = t[start:stop] - t[start]
-        envelope = np.exp(-4.0 * local)
+        envelope = np.exp(-2.0 / note_seconds * local)
         for ratio in rng.choice([1.0, 1.25, 1.5, 2.0, 2.5, 3.0], size=3, replace=False):
             freq = base_hz * ratio * rng.choice([0.5, 1.0, 2.0])
-            audio[start:stop] += envelope * np.sin(2 * np.pi * freq * local)
-    audio += 0.05 * rng.standard_normal(n)
+            for k in range(1, harmonics + 1):
+                audio[start:stop] += envelope * np.sin(2 * np.pi * k * freq * local) / k
+    audio += noise * np.std(audio) * rng.standard_normal(n) * 4
     return (0.3 * audio / np.max(np.abs(audio))).astype(np.float32)
+
+
+# Parameters of distinct "styles" for tests that need tracks a model can tell apart.
+STYLES = (
+    {"base_hz": 110.0, "note_seconds": 0.5, "harmonics": 1, "noise": 0.02},
+    {"base_hz": 330.0, "note_seconds": 0.15, "harmonics": 6, "noise": 0.05},
+    {"base_hz": 60.0, "note_seconds": 1.5, "harmonics": 3, "noise": 0.3},
+    {"base_hz": 660.0, "note_seconds": 0.25, "harmonics": 2, "noise": 0.0},
+    {"base_hz": 200.0, "note_seconds": 0.8, "harmonics": 10, "noise": 0.1},
+    {"base_hz": 440.0, "note_seconds": 0.08, "harmonics": 1, "noise": 0.6},
+)
 
 
 def encode(

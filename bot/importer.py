@@ -1,0 +1,171 @@
+"""Indexing music into the catalog: `python -m bot import PATH... [--meta FILE.csv]`.
+
+Files are recognised by content hash: a file already embedded with this model costs one hash and
+one lookup, so a rerun after an interruption continues where it stopped. Each track is committed
+as soon as its embedding arrives; one bad file is a line in the summary, never the end of the run.
+"""
+
+import asyncio
+import hashlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tqdm import tqdm
+
+from bot.metadata import MetadataTable, TrackMetadata, metadata_for
+from core.audio import looks_like_audio
+from core.errors import AudioError
+from core.service import EmbeddingService, WorkerCrashedError
+from storage import Database, DuplicateTrackError, Track
+
+TAGS_KEPT = 10  # tag probabilities stored per track (the bot shows the top three)
+HASH_CHUNK = 1 << 20
+
+
+@dataclass
+class ImportSummary:
+    added: int = 0
+    present: int = 0
+    updated: int = 0
+    skipped: int = 0  # files found while walking folders that are not audio
+    failures: list[tuple[Path, str]] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        """The summary as printed at the end of an import."""
+        head = (
+            f"added {self.added} · already present {self.present} · "
+            f"metadata updated {self.updated} · failed {len(self.failures)}"
+        )
+        if self.skipped:
+            head += f" · skipped {self.skipped} non-audio file(s)"
+        return [head] + [f"  failed: {path}: {reason}" for path, reason in self.failures]
+
+
+def discover(paths: Iterable[Path], summary: ImportSummary) -> list[Path]:
+    """The audio files under `paths`, sorted; missing paths become failures.
+
+    A file named on the command line is always tried (ffmpeg decides); inside folders, files
+    that neither look nor are named like audio (cover art, playlists, notes) are skipped.
+    """
+    found: dict[Path, None] = {}
+    for path in paths:
+        if path.is_dir():
+            for child in _walk(path):
+                if looks_like_audio(child):
+                    found[child] = None
+                else:
+                    summary.skipped += 1
+        elif path.is_file():
+            found[path] = None
+        else:
+            summary.failures.append((path, "no such file or folder"))
+    return list(found)
+
+
+def _walk(folder: Path) -> Iterator[Path]:
+    for child in sorted(folder.rglob("*")):
+        if child.is_file() and not any(part.startswith(".") for part in child.parts[-1:]):
+            yield child
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as file:
+        while chunk := file.read(HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _csv_changes(track: Track, row: TrackMetadata | None) -> dict[str, str]:
+    """The CSV values that differ from what the catalog has for `track`."""
+    if row is None:
+        return {}
+    names = ("title", "artist", "album", "yandex_track_id", "yandex_album_id")
+    return {
+        name: getattr(row, name)
+        for name in names
+        if getattr(row, name) is not None and getattr(row, name) != getattr(track, name)
+    }
+
+
+class Importer:
+    """Feeds files through the embedding workers and commits each result as it arrives."""
+
+    def __init__(
+        self,
+        database: Database,
+        service: EmbeddingService,
+        table: MetadataTable | None = None,
+    ) -> None:
+        self.database = database
+        self.service = service
+        self.table = table
+        self.summary = ImportSummary()
+        self._hashes_in_flight: set[str] = set()
+
+    async def run(self, paths: Iterable[Path]) -> ImportSummary:
+        files = discover(paths, self.summary)
+        # twice the workers in flight: each worker has its next file ready when it finishes one
+        slots = asyncio.Semaphore(2 * self.service.workers)
+        # disable=None: a live bar (tracks/s, ETA) on a terminal, silence in logs and tests
+        with tqdm(total=len(files), unit="track", disable=None) as bar:
+
+            async def one(path: Path) -> None:
+                async with slots:
+                    await self._import_file(path)
+                bar.update(1)
+
+            await asyncio.gather(*(one(path) for path in files))
+        return self.summary
+
+    async def _import_file(self, path: Path) -> None:
+        try:
+            digest = await asyncio.to_thread(sha256_of, path)
+        except OSError as error:
+            self.summary.failures.append((path, f"cannot read: {error.strerror}"))
+            return
+        row = self.table.rows.get(path.resolve()) if self.table else None
+        track = await self.database.tracks.find_by_sha256(digest)
+        model_id = self.service.model_id
+        if digest in self._hashes_in_flight or (
+            track is not None and await self.database.embeddings.has(track.id, model_id)
+        ):
+            changes = _csv_changes(track, row) if track is not None else {}
+            if changes:
+                await self.database.tracks.update_metadata(track.id, **changes)
+                self.summary.updated += 1
+            else:
+                self.summary.present += 1
+            return
+        self._hashes_in_flight.add(digest)
+        try:
+            embedding = await self.service.embed(path)
+        except (AudioError, WorkerCrashedError) as error:
+            self.summary.failures.append((path, getattr(error, "reason", str(error))))
+            return
+        if track is None:
+            track = await self._add_track(path, digest, embedding.seconds_analysed)
+        await self.database.embeddings.put(
+            track.id, model_id, embedding.vector, dict(embedding.top_tags(TAGS_KEPT))
+        )
+        self.summary.added += 1
+
+    async def _add_track(self, path: Path, digest: str, seconds: float) -> Track:
+        metadata = await asyncio.to_thread(metadata_for, path, self.table)
+        try:
+            track_id = await self.database.tracks.add(
+                digest,
+                metadata.title or path.stem,
+                artist=metadata.artist,
+                album=metadata.album,
+                duration=metadata.duration or seconds,
+                yandex_track_id=metadata.yandex_track_id,
+                yandex_album_id=metadata.yandex_album_id,
+                source_path=str(path.resolve()),
+            )
+        except DuplicateTrackError as duplicate:  # another process added it meanwhile
+            track_id = duplicate.track_id
+        track = await self.database.tracks.get(track_id)
+        assert track is not None
+        return track
