@@ -33,16 +33,20 @@ from core.ranking import rank
 TRACK_SECONDS = 240
 
 
-def make_track(path: Path) -> Path:
-    """Four minutes of a plucked chord progression over noise, as a 192 kbps stereo mp3."""
+def make_track(path: Path, variant: int = 0) -> Path:
+    """Four minutes of a plucked chord progression over noise, as a 192 kbps stereo mp3.
+
+    Each `variant` has its own key and tempo, so generated files never share a hash.
+    """
+    root_hz, beat = 220 * 2 ** (variant % 12 / 12), 0.5 - 0.02 * (variant % 10)
     chord = (
-        "0.25*(sin(2*PI*(220+55*floor(mod(t,8)/2))*t)+0.6*sin(2*PI*330*t)*gt(mod(t,1),0.5))"
-        "*exp(-4*mod(t,0.5))"
+        f"0.25*(sin(2*PI*({root_hz:.2f}+55*floor(mod(t,8)/2))*t)"
+        f"+0.6*sin(2*PI*{1.5 * root_hz:.2f}*t)*gt(mod(t,1),0.5))*exp(-4*mod(t,{beat:.2f}))"
     )
     subprocess.run(
         ["ffmpeg", "-nostdin", "-v", "error", "-y",
          "-f", "lavfi", "-i", f"aevalsrc='{chord}|{chord}':s=44100:d={TRACK_SECONDS}",
-         "-f", "lavfi", "-i", f"anoisesrc=d={TRACK_SECONDS}:a=0.03:r=44100",
+         "-f", "lavfi", "-i", f"anoisesrc=d={TRACK_SECONDS}:a=0.03:r=44100:seed={variant}",
          "-filter_complex", "[0][1]amix=inputs=2:normalize=0", "-ac", "2",
          "-c:a", "libmp3lame", "-b:a", "192k", str(path)],
         check=True,
