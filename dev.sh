@@ -3,7 +3,7 @@
 # Python packages into ./.venv), then runs the command:
 #   ./dev.sh run    – embed a generated sample track (the bot itself: see README)
 #   ./dev.sh test   – ruff, then the whole test suite
-#   ./dev.sh bench  – the speed and memory benchmark
+#   ./dev.sh bench  – the speed, memory and indexing-throughput benchmarks
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -74,7 +74,8 @@ case "${1:-}" in
         ;;
     bench)
         setup
-        exec "$VENV/bin/python" bench/embedding_speed.py
+        "$VENV/bin/python" bench/embedding_speed.py
+        exec "$VENV/bin/python" bench/import_speed.py
         ;;
     setup)
         setup
