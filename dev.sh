@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set-up and everyday commands. Installs what is missing (ffmpeg and Python's venv from apt, the
 # Python packages into ./.venv), then runs the command:
-#   ./dev.sh run    – embed a generated sample track (the bot itself: see README)
+#   ./dev.sh run    – the Telegram bot (BOT_TOKEN from the environment or .env)
+#   ./dev.sh demo   – embed a generated sample track, no Telegram needed
 #   ./dev.sh test   – ruff, then the whole test suite
 #   ./dev.sh bench  – the speed, memory and indexing-throughput benchmarks
 set -euo pipefail
@@ -64,6 +65,10 @@ sample() {
 case "${1:-}" in
     run)
         setup
+        exec "$VENV/bin/python" -m bot
+        ;;
+    demo)
+        setup
         exec "$VENV/bin/python" -m bot embed "$(sample)"
         ;;
     test)
@@ -81,7 +86,7 @@ case "${1:-}" in
         setup
         ;;
     *)
-        echo "usage: ./dev.sh run|test|bench|setup" >&2
+        echo "usage: ./dev.sh run|demo|test|bench|setup" >&2
         exit 2
         ;;
 esac

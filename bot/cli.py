@@ -15,7 +15,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
-from bot.config import ConfigError, Settings, load_settings
+from bot.config import ConfigError, Settings, load_bot_settings, load_settings
 from bot.metadata import MetadataFileError, read_metadata_csv
 from core.errors import AudioError, ModelFileError
 from core.models import load_model
@@ -182,10 +182,46 @@ async def catalog_command(arguments: argparse.Namespace, settings: Settings) -> 
         return 0
 
 
+def bot_command(_: argparse.Namespace, __: Settings) -> int:
+    """`python -m bot`: the Telegram bot, long polling until SIGINT/SIGTERM."""
+    from bot.app import run
+
+    run(load_bot_settings())
+    return 0
+
+
+async def users_command(arguments: argparse.Namespace, settings: Settings) -> int:
+    """`users allow ID`, `users deny ID`, `users list`: the whitelist, from the terminal."""
+    async with Database(settings.database_path) as database:
+        if arguments.action == "allow":
+            await database.users.allow(arguments.id, None)
+            print(f"allowed {arguments.id}")
+        elif arguments.action == "deny":
+            if not await database.users.deny(arguments.id):
+                print(
+                    f"{arguments.id} was not on the whitelist (admins are set by ADMIN_IDS)",
+                    file=sys.stderr,
+                )
+                return EXIT_FAILURES
+            print(f"denied {arguments.id}")
+        else:
+            for user in await database.users.list():
+                added = f"added {user.added_at:%Y-%m-%d}" + (
+                    f" by {user.added_by}" if user.added_by else ""
+                )
+                name = f"@{user.username}" if user.username else "-"
+                print(f"{user.telegram_id}\t{name}\t{user.role.value}\t{added}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m bot", description="Soundalike: find music that sounds like a track."
+        prog="python -m bot",
+        description="Soundalike: find music that sounds like a track. "
+        "Without a command, runs the Telegram bot (BOT_TOKEN and the other settings come from "
+        "the environment or .env).",
     )
+    parser.set_defaults(handler=bot_command)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     embed = commands.add_parser("embed", help="print the top tags of audio files, with timings")
@@ -220,6 +256,13 @@ def build_parser() -> argparse.ArgumentParser:
     remove = actions.add_parser("remove", help="remove a track and its vectors")
     remove.add_argument("id", type=int, metavar="ID")
     catalog.set_defaults(handler=catalog_command)
+
+    users = commands.add_parser("users", help="manage the whitelist: allow ID, deny ID, list")
+    user_actions = users.add_subparsers(dest="action", metavar="ACTION", required=True)
+    for action, text in (("allow", "let a Telegram user in"), ("deny", "revoke their access")):
+        user_actions.add_parser(action, help=text).add_argument("id", type=int, metavar="ID")
+    user_actions.add_parser("list", help="whitelisted users, admins first")
+    users.set_defaults(handler=users_command)
     return parser
 
 
@@ -243,11 +286,7 @@ def _run_async(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    arguments = parser.parse_args(argv)
-    if arguments.command is None:
-        parser.print_help(sys.stderr)
-        return EXIT_USAGE
+    arguments = build_parser().parse_args(argv)
     try:
         settings = load_settings()
         if asyncio.iscoroutinefunction(arguments.handler):

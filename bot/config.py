@@ -4,6 +4,7 @@ Real environment variables win over `.env`. See `.env.example` for every setting
 """
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,4 +47,63 @@ def load_settings(values: Mapping[str, str] | None = None) -> Settings:
         database_path=Path(values.get("DATABASE_PATH") or "data/soundalike.sqlite3"),
         model=values.get("MODEL") or DEFAULT_MODEL,
         workers=_positive_int(values, "WORKERS"),
+    )
+
+
+# The shape of a token from @BotFather: "<bot id>:<35 url-safe characters>".
+TOKEN_PATTERN = re.compile(r"\d{5,12}:[A-Za-z0-9_-]{30,50}")
+DEFAULT_API_URL = "https://api.telegram.org"
+CLOUD_MAX_FILE_MB = 20  # the cloud Bot API serves downloads up to 20 MB
+LOCAL_MAX_FILE_MB = 2000  # a self-hosted Bot API server started with --local
+
+
+@dataclass(frozen=True)
+class BotSettings(Settings):
+    """What the Telegram bot needs beyond the command line's settings."""
+
+    bot_token: str
+    api_url: str
+    local_mode: bool
+    admin_ids: frozenset[int]
+    max_file_mb: int
+
+    def __repr__(self) -> str:  # never show the token in logs or tracebacks
+        return f"BotSettings(api_url={self.api_url!r}, admins={sorted(self.admin_ids)})"
+
+
+def _flag(values: Mapping[str, str], name: str) -> bool:
+    raw = values.get(name, "").strip().lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    raise ConfigError(f"{name} must be true or false, not {raw!r}")
+
+
+def load_bot_settings(values: Mapping[str, str] | None = None) -> BotSettings:
+    """Settings for `python -m bot`; ConfigError names the setting that is missing or wrong."""
+    values = environment() if values is None else values
+    base = load_settings(values)
+    token = values.get("BOT_TOKEN", "").strip()
+    if not token:
+        raise ConfigError("BOT_TOKEN is not set: put the token from @BotFather in .env")
+    if not TOKEN_PATTERN.fullmatch(token):
+        raise ConfigError("BOT_TOKEN is malformed: expected <digits>:<35 characters>")
+    admin_ids: set[int] = set()
+    for part in values.get("ADMIN_IDS", "").replace(" ", "").split(","):
+        if part:
+            if not part.lstrip("-").isdigit():
+                raise ConfigError(f"ADMIN_IDS must be comma-separated Telegram ids, not {part!r}")
+            admin_ids.add(int(part))
+    local_mode = _flag(values, "TELEGRAM_LOCAL_MODE")
+    default_mb = LOCAL_MAX_FILE_MB if local_mode else CLOUD_MAX_FILE_MB
+    return BotSettings(
+        database_path=base.database_path,
+        model=base.model,
+        workers=base.workers,
+        bot_token=token,
+        api_url=(values.get("TELEGRAM_API_URL") or DEFAULT_API_URL).rstrip("/"),
+        local_mode=local_mode,
+        admin_ids=frozenset(admin_ids),
+        max_file_mb=_positive_int(values, "MAX_FILE_MB") or default_mb,
     )

@@ -1,0 +1,100 @@
+"""Who may use the bot: the gate in front of every update, and the admins' whitelist commands."""
+
+import logging
+from html import escape
+
+from telegram import Update
+from telegram.constants import ParseMode
+from telegram.ext import ApplicationHandlerStop, ContextTypes
+
+from bot.services import services
+from bot.texts import texts_for
+
+log = logging.getLogger(__name__)
+
+
+async def gate(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Handler group -1: stop every update of a user who is neither admin nor whitelisted.
+
+    Runs before any other handler, so a stranger's file is never downloaded or analysed;
+    the stranger is told their numeric id to pass on to an admin.
+    """
+    user = update.effective_user
+    if user is None:  # channel posts, polls and other updates without a person: ignored
+        raise ApplicationHandlerStop
+    found = services(context)
+    if user.id in found.settings.admin_ids or await found.database.users.is_whitelisted(user.id):
+        return
+    log.info("refused user=%s update=%s", user.id, update.update_id)
+    texts = texts_for(user.language_code)
+    refusal = texts.stranger.format(user_id=user.id)
+    if update.callback_query is not None:
+        plain = refusal.replace("<code>", "").replace("</code>", "")
+        await update.callback_query.answer(plain, show_alert=True)
+    elif update.effective_chat is not None:
+        await context.bot.send_message(update.effective_chat.id, refusal, parse_mode=ParseMode.HTML)
+    raise ApplicationHandlerStop
+
+
+def _is_admin(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
+    user = update.effective_user
+    return user is not None and user.id in services(context).settings.admin_ids
+
+
+def _target_id(context: ContextTypes.DEFAULT_TYPE) -> int | None:
+    args = context.args or []
+    if len(args) != 1 or not args[0].lstrip("-").isdigit():
+        return None
+    return int(args[0])
+
+
+async def allow(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/allow ID — admins only."""
+    message, texts = update.effective_message, texts_for(update.effective_user.language_code)
+    if not _is_admin(update, context):
+        await message.reply_html(texts.not_allowed)
+        return
+    target = _target_id(context)
+    if target is None:
+        await message.reply_html(texts.allow_usage)
+        return
+    await services(context).database.users.allow(target, update.effective_user.id)
+    log.info("allowed user=%s by=%s", target, update.effective_user.id)
+    await message.reply_html(texts.allowed.format(user_id=target))
+
+
+async def deny(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/deny ID — admins only; admins themselves are set by ADMIN_IDS."""
+    message, texts = update.effective_message, texts_for(update.effective_user.language_code)
+    if not _is_admin(update, context):
+        await message.reply_html(texts.not_allowed)
+        return
+    target = _target_id(context)
+    if target is None:
+        await message.reply_html(texts.deny_usage)
+        return
+    if target in services(context).settings.admin_ids:
+        await message.reply_html(texts.cannot_deny_admin)
+        return
+    removed = await services(context).database.users.deny(target)
+    log.info("denied user=%s by=%s removed=%s", target, update.effective_user.id, removed)
+    reply = texts.denied if removed else texts.not_in_list
+    await message.reply_html(reply.format(user_id=target))
+
+
+async def list_users(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/users — admins only: the whitelist, admins first."""
+    message, texts = update.effective_message, texts_for(update.effective_user.language_code)
+    if not _is_admin(update, context):
+        await message.reply_html(texts.not_allowed)
+        return
+    users = await services(context).database.users.list()
+    if not users:
+        await message.reply_html(texts.users_empty)
+        return
+    lines = [texts.users_header.format(count=len(users))]
+    for user in users:
+        name = f" @{escape(user.username)}" if user.username else ""
+        role = " (admin)" if user.is_admin else ""
+        lines.append(f"<code>{user.telegram_id}</code>{name}{role}")
+    await message.reply_html("\n".join(lines))
