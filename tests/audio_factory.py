@@ -56,6 +56,15 @@ STYLES = (
 )
 
 
+def style_for(index: int) -> dict[str, float]:
+    """The `index`-th distinct style: STYLES in turn, each round a fifth higher and slower."""
+    style = dict(STYLES[index % len(STYLES)])
+    round_ = index // len(STYLES)
+    style["base_hz"] *= 2 ** (round_ * 7 / 12)
+    style["note_seconds"] *= 1 + 0.35 * round_
+    return style
+
+
 def encode(
     audio: npt.NDArray[np.float32],
     path: Path,

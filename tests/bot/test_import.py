@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from audio_factory import STYLES, encode, reencode_excerpt, synth_music
+from audio_factory import encode, reencode_excerpt, style_for, synth_music
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -35,7 +35,7 @@ def make_library(folder: Path, count: int, seconds: float = 12.0) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     return [
         encode(
-            synth_music(seconds, seed=i, **STYLES[i % len(STYLES)]),
+            synth_music(seconds, seed=i, **style_for(i)),
             folder / f"Artist {i} - Song {i}.mp3",
             channels=2,
         )

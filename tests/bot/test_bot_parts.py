@@ -1,0 +1,114 @@
+"""The bot's pure parts: settings, texts, rendering, per-user queues, attachments."""
+
+import asyncio
+import re
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from telegram import Audio, Chat, Document, Message, User, Voice
+
+from bot.config import ConfigError, load_bot_settings
+from bot.handlers import attachment_of
+from bot.recommender import Recommendation
+from bot.rendering import MESSAGE_LIMIT, header_lines, result_lines, split_messages
+from bot.services import UserQueues
+from bot.texts import ENGLISH, RUSSIAN, Texts, texts_for
+from storage import Track
+
+TOKEN = "123456789:" + "A" * 35
+
+
+def test_bot_settings_validate_the_token_and_never_show_it() -> None:
+    settings = load_bot_settings(
+        {"BOT_TOKEN": TOKEN, "ADMIN_IDS": "1, 22,333", "TELEGRAM_API_URL": "http://x:8081/"}
+    )
+    assert settings.admin_ids == {1, 22, 333}
+    assert settings.api_url == "http://x:8081"
+    assert settings.max_file_mb == 20 and not settings.local_mode
+    assert TOKEN not in repr(settings)
+    local = load_bot_settings({"BOT_TOKEN": TOKEN, "TELEGRAM_LOCAL_MODE": "true"})
+    assert local.local_mode and local.max_file_mb == 2000
+    for values, message in (
+        ({}, "BOT_TOKEN is not set"),
+        ({"BOT_TOKEN": "12345:short"}, "BOT_TOKEN is malformed"),
+        ({"BOT_TOKEN": TOKEN, "ADMIN_IDS": "1,bob"}, "ADMIN_IDS"),
+        ({"BOT_TOKEN": TOKEN, "TELEGRAM_LOCAL_MODE": "maybe"}, "TELEGRAM_LOCAL_MODE"),
+        ({"BOT_TOKEN": TOKEN, "MAX_FILE_MB": "0"}, "MAX_FILE_MB"),
+    ):
+        with pytest.raises(ConfigError, match=message) as caught:
+            load_bot_settings(values)
+        assert TOKEN not in str(caught.value)
+
+
+def test_languages() -> None:
+    assert texts_for("ru") is RUSSIAN and texts_for("ru-RU") is RUSSIAN
+    assert texts_for("en") is ENGLISH and texts_for(None) is ENGLISH and texts_for("de") is ENGLISH
+    for field in Texts.__dataclass_fields__:  # every text exists in both, same placeholders
+        english, russian = getattr(ENGLISH, field), getattr(RUSSIAN, field)
+        assert english and russian
+        placeholders = re.compile(r"\{(\w+)\}")
+        assert set(placeholders.findall(english)) == set(placeholders.findall(russian)), field
+
+
+def track(track_id: int, title: str, artist: str | None = None) -> Track:
+    return Track(
+        track_id, "0" * 64, title, artist, None, 200.0, None, None, None, datetime.now(UTC)
+    )
+
+
+def test_results_are_escaped_links_and_split_under_the_limit() -> None:
+    evil = track(1, "<b>Title & co</b>", "A&B")
+    lines = result_lines([Recommendation(1, evil, 0.874)], ENGLISH)
+    assert lines == [
+        '1. <a href="https://music.yandex.ru/search?text=A%26B+%3Cb%3ETitle+%26+co%3C%2Fb%3E">'
+        "A&amp;B — &lt;b&gt;Title &amp; co&lt;/b&gt;</a> — 87%"
+    ]
+    header = header_lines(ENGLISH, "<x>", ["rock", "pop"], in_catalog=evil)
+    assert header[0] == "🎶 <b>Sounds like &lt;x&gt;</b>" and "rock · pop" in header[1]
+    long_title = "Т" * 150
+    many = [Recommendation(i, track(i, long_title, "Исполнитель"), 0.5) for i in range(1, 51)]
+    messages = split_messages(header, result_lines(many, RUSSIAN))
+    assert len(messages) > 1 and all(len(m) <= MESSAGE_LIMIT for m in messages)
+    joined = "\n".join(messages)
+    assert all(f"\n{i}. " in joined for i in range(1, 51))
+
+
+async def test_user_queues_run_one_track_per_user_in_order() -> None:
+    queues, order = UserQueues(), []
+
+    async def job(user: int, name: str, seconds: float) -> None:
+        async with queues.turn(user):
+            order.append(f"start {name}")
+            await asyncio.sleep(seconds)
+            order.append(f"end {name}")
+
+    first = asyncio.create_task(job(1, "a", 0.05))
+    await asyncio.sleep(0)
+    assert queues.busy(1) and not queues.busy(2)
+    await asyncio.gather(first, job(1, "b", 0.01), job(2, "c", 0.01))
+    assert order.index("end a") < order.index("start b")  # same user: one after the other
+    assert order.index("start c") < order.index("end a")  # another user: not blocked
+    assert not queues.busy(1) and queues.waiting(1) == 0
+
+
+def message_with(**attachment: object) -> Message:
+    chat, user = Chat(5, "private"), User(5, "U", False)
+    return Message(1, datetime.now(UTC), chat, from_user=user, **attachment)
+
+
+def test_attachments_from_metadata_only() -> None:
+    minutes = timedelta(minutes=3)
+    audio = message_with(
+        audio=Audio("f1", "u1", minutes, performer="Кино", title="Кукушка", file_name="../x.MP3")
+    )
+    found = attachment_of(audio)
+    assert found is not None and found.name == "Кино — Кукушка" and found.suffix == ".mp3"
+    note = Voice("f2", "u2", timedelta(seconds=7), "audio/ogg", 9000)
+    voice = attachment_of(message_with(voice=note))
+    assert voice is not None and voice.kind == "voice" and voice.size == 9000
+    assert voice.duration == 7.0
+    text_doc = message_with(document=Document("f3", "u3", "notes.txt", "text/plain"))
+    assert attachment_of(text_doc) is None
+    odd = message_with(document=Document("f4", "u4", "track;rm -rf", "audio/mpeg"))
+    found = attachment_of(odd)
+    assert found is not None and found.suffix == ".bin"  # user text never names a file

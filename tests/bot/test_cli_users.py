@@ -1,0 +1,36 @@
+"""`python -m bot users allow|deny|list`: the whitelist from the terminal, on a real file."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def users(database: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bot", "users", *args],
+        cwd=ROOT,
+        env={**os.environ, "DATABASE_PATH": str(database)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_allow_list_and_deny(tmp_path: Path) -> None:
+    database = tmp_path / "bot.sqlite3"
+    assert users(database, "list").stdout == ""
+    assert users(database, "allow", "42").stdout == "allowed 42\n"
+    assert users(database, "allow", "7").returncode == 0
+    listed = users(database, "list").stdout.splitlines()
+    assert [line.split("\t")[0] for line in listed] == ["42", "7"]
+    assert listed[0].split("\t")[2] == "user"
+    assert users(database, "deny", "42").stdout == "denied 42\n"
+    again = users(database, "deny", "42")
+    assert again.returncode == 1 and "was not on the whitelist" in again.stderr
+    assert [line.split("\t")[0] for line in users(database, "list").stdout.splitlines()] == ["7"]
+    bad = users(database, "allow", "bob")
+    assert bad.returncode == 2 and "invalid int value" in bad.stderr
