@@ -103,11 +103,15 @@ def build_application(settings: BotSettings) -> Application:
             CommandHandler("allow", access.allow),
             CommandHandler("deny", access.deny),
             CommandHandler("users", access.list_users),
-            MessageHandler(filters.AUDIO | filters.VOICE | filters.Document.ALL, handlers.on_track),
+            # new messages only: editing a message's caption must not analyse it again
+            MessageHandler(
+                filters.UpdateType.MESSAGE & (filters.AUDIO | filters.VOICE | filters.Document.ALL),
+                handlers.on_track,
+            ),
             CallbackQueryHandler(handlers.on_more, pattern=r"^more:\d+$"),
             CallbackQueryHandler(handlers.on_vote, pattern=r"^vote:\d+:-?1$"),
             CallbackQueryHandler(handlers.on_stale_button),
-            MessageHandler(filters.ALL, handlers.on_other_message),
+            MessageHandler(filters.UpdateType.MESSAGE, handlers.on_other_message),
         ]
     )
     application.add_error_handler(handlers.on_error)
