@@ -41,45 +41,45 @@ def _is_admin(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
     return user is not None and user.id in services(context).settings.admin_ids
 
 
-def _target_id(context: ContextTypes.DEFAULT_TYPE) -> int | None:
+async def _admin_target(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, usage: str
+) -> int | None:
+    """The ID argument of an admin command; None after telling a non-admin or a typo why."""
+    message, texts = update.effective_message, texts_for(update.effective_user.language_code)
+    if not _is_admin(update, context):
+        await message.reply_html(texts.not_allowed)
+        return None
     args = context.args or []
     if len(args) != 1 or not args[0].lstrip("-").isdigit():
+        await message.reply_html(usage)
         return None
     return int(args[0])
 
 
 async def allow(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/allow ID — admins only."""
-    message, texts = update.effective_message, texts_for(update.effective_user.language_code)
-    if not _is_admin(update, context):
-        await message.reply_html(texts.not_allowed)
-        return
-    target = _target_id(context)
+    texts = texts_for(update.effective_user.language_code)
+    target = await _admin_target(update, context, texts.allow_usage)
     if target is None:
-        await message.reply_html(texts.allow_usage)
         return
     await services(context).database.users.allow(target, update.effective_user.id)
     log.info("allowed user=%s by=%s", target, update.effective_user.id)
-    await message.reply_html(texts.allowed.format(user_id=target))
+    await update.effective_message.reply_html(texts.allowed.format(user_id=target))
 
 
 async def deny(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/deny ID — admins only; admins themselves are set by ADMIN_IDS."""
-    message, texts = update.effective_message, texts_for(update.effective_user.language_code)
-    if not _is_admin(update, context):
-        await message.reply_html(texts.not_allowed)
-        return
-    target = _target_id(context)
+    texts = texts_for(update.effective_user.language_code)
+    target = await _admin_target(update, context, texts.deny_usage)
     if target is None:
-        await message.reply_html(texts.deny_usage)
         return
     if target in services(context).settings.admin_ids:
-        await message.reply_html(texts.cannot_deny_admin)
+        await update.effective_message.reply_html(texts.cannot_deny_admin)
         return
     removed = await services(context).database.users.deny(target)
     log.info("denied user=%s by=%s removed=%s", target, update.effective_user.id, removed)
     reply = texts.denied if removed else texts.not_in_list
-    await message.reply_html(reply.format(user_id=target))
+    await update.effective_message.reply_html(reply.format(user_id=target))
 
 
 async def list_users(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -82,6 +82,20 @@ def encode(
     return path
 
 
+def encode_stereo(
+    left: npt.NDArray[np.float32], right: npt.NDArray[np.float32], path: Path
+) -> Path:
+    """Encode two float32 channels at 44.1 kHz to `path` (codec by suffix)."""
+    frames = np.stack([left, right], axis=1).astype("<f4")
+    command = [
+        "ffmpeg", "-nostdin", "-v", "error", "-y",
+        "-f", "f32le", "-ar", "44100", "-ac", "2", "-i", "pipe:0",
+        *ENCODERS[path.suffix], str(path),
+    ]  # fmt: skip
+    subprocess.run(command, input=frames.tobytes(), check=True)
+    return path
+
+
 def reencode_excerpt(
     source: Path, target: Path, start: float, seconds: float, bitrate: str = "64k"
 ) -> Path:

@@ -1,11 +1,10 @@
 """Decoding through real ffmpeg, on files encoded by real ffmpeg, with every guard rail."""
 
-import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
-from audio_factory import encode, synth_music
+from audio_factory import encode, encode_stereo, synth_music
 
 from core.audio import check_analysable, decode, load_track, normalise_loudness, rms
 from core.constants import MAX_ANALYSIS_SECONDS, TARGET_RMS
@@ -37,15 +36,7 @@ def test_each_format_decodes_to_mono_float32_at_the_requested_rate(
 
 
 def test_stereo_is_mixed_down(tmp_path: Path) -> None:
-    left, right = tone(4.0, 300.0), tone(4.0, 700.0)
-    stereo = np.stack([left, right], axis=1).astype("<f4")
-    path = tmp_path / "stereo.flac"
-    subprocess.run(
-        ["ffmpeg", "-v", "error", "-f", "f32le", "-ar", "44100", "-ac", "2", "-i", "pipe:0",
-         str(path)],
-        input=stereo.tobytes(),
-        check=True,
-    )  # fmt: skip
+    path = encode_stereo(tone(4.0, 300.0), tone(4.0, 700.0), tmp_path / "stereo.flac")
     spectrum = np.abs(np.fft.rfft(decode(path, RATE)))
     hz = np.fft.rfftfreq(RATE * 4, 1 / RATE)
     assert spectrum[np.argmin(np.abs(hz - 300))] > 0.2 * spectrum.max()
@@ -54,14 +45,7 @@ def test_stereo_is_mixed_down(tmp_path: Path) -> None:
 
 def test_phase_inverted_stereo_is_not_mistaken_for_silence(tmp_path: Path) -> None:
     music = synth_music(5.0)
-    inverted = np.stack([music, -music], axis=1).astype("<f4")
-    path = tmp_path / "inverted.flac"
-    subprocess.run(
-        ["ffmpeg", "-v", "error", "-f", "f32le", "-ar", "44100", "-ac", "2", "-i", "pipe:0",
-         str(path)],
-        input=inverted.tobytes(),
-        check=True,
-    )  # fmt: skip
+    path = encode_stereo(music, -music, tmp_path / "inverted.flac")
     audio = load_track(path, RATE)  # would raise SilentError with a plain (L + R) / 2
     assert rms(audio) == pytest.approx(TARGET_RMS, rel=0.05)
 
