@@ -1,8 +1,9 @@
 """The models the project can embed with, chosen by a short spec string.
 
 Specs: "msd-vgg" / "msd-vgg/pool5" (the default), "msd-musicnn[/penultimate|mean_pool|
-max_pool|mean_max_pool]", "seed:PATH/TO/Model.h5" (the original project's CNN) and
-"seed-random[:SEED]" (its architecture with random weights, an evaluation baseline).
+max_pool|mean_max_pool]", "seed:PATH/TO/Model.h5" (the original project's CNN),
+"seed-random[:SEED]" (its architecture with random weights, an evaluation baseline) and "mfcc"
+(MFCC and spectral statistics, no neural network: the evaluation's classic baseline).
 """
 
 from pathlib import Path
@@ -17,6 +18,10 @@ __all__ = ["DEFAULT_MODEL", "AudioModel", "PatchOutputs", "load_model"]
 
 def load_model(spec: str = DEFAULT_MODEL) -> AudioModel:
     """Build and load the model `spec` names (seconds: TensorFlow starts, weights load)."""
+    if spec == "mfcc":
+        from core.models.mfcc import MfccModel
+
+        return MfccModel()
     if spec.startswith("seed-random"):
         from core.models.seed import SeedModel
 
@@ -30,6 +35,6 @@ def load_model(spec: str = DEFAULT_MODEL) -> AudioModel:
 
     architecture, _, layer = spec.partition("/")
     if architecture not in VARIANTS:
-        known = ", ".join([*VARIANTS, "seed:PATH", "seed-random"])
+        known = ", ".join([*VARIANTS, "seed:PATH", "seed-random", "mfcc"])
         raise ValueError(f"unknown model {spec!r}; known: {known}")
     return MusicnnModel(architecture, layer or None)
