@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.config import ConfigError, Settings, load_bot_settings, load_settings
+from bot.evaluate import add_eval_parser
 from bot.metadata import MetadataFileError, read_metadata_csv
 from core.errors import AudioError, ModelFileError
 from core.models import load_model
@@ -263,6 +264,8 @@ def build_parser() -> argparse.ArgumentParser:
         user_actions.add_parser(action, help=text).add_argument("id", type=int, metavar="ID")
     user_actions.add_parser("list", help="whitelisted users, admins first")
     users.set_defaults(handler=users_command)
+
+    add_eval_parser(commands)
     return parser
 
 
