@@ -39,7 +39,15 @@ from tqdm import tqdm
 
 from bot.config import Settings
 from bot.importer import sha256_of
-from core.audio import decode, ffmpeg_binary, load_track, looks_like_audio, rms
+from core.audio import (
+    DIFFERENCE_TO_MONO,
+    SUM_TO_MONO,
+    decode,
+    ffmpeg_binary,
+    load_track,
+    looks_like_audio,
+    rms,
+)
 from core.constants import (
     DECODE_TIMEOUT_SECONDS,
     MAX_ANALYSIS_SECONDS,
@@ -416,11 +424,10 @@ def make_excerpt(source: Path, target: Path, duration: float) -> Path:
     mono downmix cancels (core.audio.decode falls back to their difference, and so do we), so
     each candidate is decoded and checked. Raises SilentError when no stretch is audible.
     """
-    mixes = (["-ac", "1"], ["-af", "pan=mono|c0=0.5*c0-0.5*c1"])
     for start in excerpt_starts(duration):
         cut = ["-ss", f"{start:.1f}", "-t", f"{EXCERPT_SECONDS:g}"]
-        for mix in mixes:
-            _ffmpeg_mp3(source, target, EXCERPT_BITRATE, cut, mix)
+        for mix in (SUM_TO_MONO, DIFFERENCE_TO_MONO):
+            _ffmpeg_mp3(source, target, EXCERPT_BITRATE, cut, list(mix))
             if rms(decode(target, MUSICNN_SAMPLE_RATE)) >= SILENCE_RMS:
                 return target
     raise SilentError(f"no {EXCERPT_SECONDS:g}-s stretch of the track is audible")

@@ -52,6 +52,12 @@ def looks_like_audio(path: Path) -> bool:
     )
 
 
+# ffmpeg arguments mixing any input down to mono: the usual sum first, then the channels'
+# difference, which is what survives in a phase-inverted stereo track.
+SUM_TO_MONO = ("-ac", "1")
+DIFFERENCE_TO_MONO = ("-af", "pan=mono|c0=0.5*c0-0.5*c1")
+
+
 def ffmpeg_binary() -> str:
     """The ffmpeg executable, or a clear error when it is not installed."""
     path = shutil.which("ffmpeg")
@@ -76,12 +82,10 @@ def decode(
     """
     if not path.is_file():
         raise NotAudioError(f"{path.name}: no such file")
-    audio = _run_ffmpeg(path, sample_rate, max_seconds, timeout, ["-ac", "1"])
+    audio = _run_ffmpeg(path, sample_rate, max_seconds, timeout, SUM_TO_MONO)
     if rms(audio) < SILENCE_RMS:
         try:
-            side = _run_ffmpeg(
-                path, sample_rate, max_seconds, timeout, ["-af", "pan=mono|c0=0.5*c0-0.5*c1"]
-            )
+            side = _run_ffmpeg(path, sample_rate, max_seconds, timeout, DIFFERENCE_TO_MONO)
         except NotAudioError:  # a mono source has no second channel: it really is silent
             return audio
         if rms(side) > rms(audio):
@@ -90,7 +94,7 @@ def decode(
 
 
 def _run_ffmpeg(
-    path: Path, sample_rate: int, max_seconds: float, timeout: float, mix: list[str]
+    path: Path, sample_rate: int, max_seconds: float, timeout: float, mix: tuple[str, ...]
 ) -> npt.NDArray[np.float32]:
     command = [
         ffmpeg_binary(),
