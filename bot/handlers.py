@@ -31,7 +31,6 @@ from core.errors import (
     SilentError,
     TooShortError,
 )
-from core.service import WorkerCrashedError
 from storage import Query, SentMedia
 
 log = logging.getLogger(__name__)
@@ -150,7 +149,11 @@ async def on_track(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if queued:
             await status.edit_text(texts.analysing.format(name=name), parse_mode=ParseMode.HTML)
         await context.bot.send_chat_action(message.chat_id, ChatAction.TYPING)
-        text, keyboard = await _analyse(context, found, texts, user.id, attachment, limit_bytes)
+        try:
+            text, keyboard = await _analyse(context, found, texts, user.id, attachment, limit_bytes)
+        except Exception:  # the status message must not be left saying "Analysing…"
+            log.exception("analysis failed user=%s kind=%s", user.id, attachment.kind)
+            text, keyboard = texts.failed, None
         await status.edit_text(
             text,
             parse_mode=ParseMode.HTML,
@@ -190,9 +193,6 @@ async def _analyse(
         return audio_error_text(error, texts), None
     except EmptyCatalogError:
         return texts.empty_catalog, None
-    except WorkerCrashedError:
-        log.exception("embedding worker crashed user=%s", user_id)
-        return texts.failed, None
     finally:
         path.unlink(missing_ok=True)
     elapsed = time.monotonic() - started

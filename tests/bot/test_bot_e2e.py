@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import pytest_asyncio
 from audio_factory import STYLES, encode, reencode_excerpt, style_for, synth_music
-from fake_telegram import PROXY_502_PAGE, Call, FakeTelegram, FakeUser
+from fake_telegram import DOWNLOAD, PROXY_502_PAGE, Call, FakeTelegram, FakeUser
 from telegram import Update
 from telegram.ext import Application
 
@@ -291,6 +291,10 @@ async def test_bad_input_gets_its_own_message_and_the_bot_carries_on(
     silent = encode(np.zeros(44_100 * 5, np.float32), tmp_path / "silent.ogg")
     await send_track(fake, user, silent, "silent", kind="voice")
     await answer(fake, user, mark, "silent")
+
+    fake.fail_next(DOWNLOAD, times=1, status=502, body=PROXY_502_PAGE)
+    await send_track(fake, user, library[7], "lost-download")
+    await answer(fake, user, mark, "Something went wrong")  # the status is not left hanging
 
     fake.push_update(fake.text_message(user, "hello?"))
     await fake.wait_for_async(sent_to(user.id, "Send me a track"), since=mark)
