@@ -26,7 +26,7 @@ import numpy as np
 from core.audio import load_track
 from core.constants import MAX_PATCHES_PER_TRACK
 from core.embedding import embed_audio, embed_file, warm_up
-from core.models import DEFAULT_MODEL, load_model
+from core.models import DEFAULT_MODEL, parse_model_spec
 from core.patching import evenly_spaced
 from core.ranking import rank
 
@@ -84,7 +84,7 @@ def main() -> None:
 
     print(f"cores: {os.cpu_count()}   runs per figure: {arguments.runs} (medians)")
     started = time.perf_counter()
-    model = load_model(arguments.model)
+    model = parse_model_spec(arguments.model).load()
     warm_up(model)
     print(f"model {model.model_id}: loaded and warmed in {time.perf_counter() - started:.1f} s")
 

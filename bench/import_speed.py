@@ -22,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.embedding_speed import make_track
 from bot.importer import Importer
+from core.models import DEFAULT_MODEL, parse_model_spec
 from core.service import EmbeddingService
 from storage import Database
 
@@ -30,7 +31,7 @@ async def import_once(folder: Path, database_path: Path, workers: int) -> float:
     """Seconds to import `folder` into a new catalog, workers already warm."""
     async with (
         Database(database_path) as database,
-        EmbeddingService(workers=workers) as service,
+        EmbeddingService(parse_model_spec(DEFAULT_MODEL), workers=workers) as service,
     ):
         started = time.perf_counter()
         summary = await Importer(database, service).run([folder])

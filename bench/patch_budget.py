@@ -19,7 +19,7 @@ import numpy as np
 from bot.evaluate import discover
 from core.audio import load_track
 from core.evaluation import l2_rows, leave_one_out, own_ranks, recall_at
-from core.models import load_model
+from core.models import parse_model_spec
 from core.patching import evenly_spaced
 
 CAPS = (6, 8, 12, 16, 24, 32, 48, 10_000)
@@ -29,7 +29,7 @@ BATCH = 48  # patches per model call: bounds activation memory on long tracks
 def main() -> None:
     folder, cache_folder = Path(sys.argv[1]), Path(sys.argv[2])
     cache = np.load(cache_folder / "msd-vgg_pool5.npz")
-    model = load_model("msd-vgg/pool5")
+    model = parse_model_spec("msd-vgg/pool5").load()
     per_patch, groups, excerpts = [], [], []
     for path, group in discover(folder)[0]:
         key = f"{hashlib.sha256(path.read_bytes()).hexdigest()}/excerpt"

@@ -19,7 +19,7 @@ from bot.config import ConfigError, Settings, load_bot_settings, load_settings
 from bot.evaluate import add_eval_parser
 from bot.metadata import MetadataFileError, read_metadata_csv
 from core.errors import AudioError, ModelFileError
-from core.models import load_model
+from core.models import parse_model_spec
 from storage import Database, StorageError, Track
 
 EXIT_FAILURES = 1  # the command ran, but some input could not be used
@@ -37,7 +37,8 @@ def embed_command(arguments: argparse.Namespace, settings: Settings) -> int:
     from core.embedding import embed_file, warm_up
 
     started = time.perf_counter()
-    model = load_model(arguments.model or settings.model)
+    spec = parse_model_spec(arguments.model) if arguments.model else settings.model
+    model = spec.load()
     warm_up(model)
     print(f"model {model.model_id} loaded in {time.perf_counter() - started:.1f} s", flush=True)
     failures = 0
@@ -108,7 +109,9 @@ async def recommend_command(arguments: argparse.Namespace, settings: Settings) -
         started = time.perf_counter()
         try:
             embedding = await service.embed(arguments.file)
-            found = await recommend(database, CatalogCache(database, service.model_id), embedding)
+            found = await recommend(
+                database, CatalogCache(database, service.model_id), embedding, settings.model
+            )
         except AudioError as error:
             print(f"{arguments.file}: {error.reason}", file=sys.stderr)
             return EXIT_FAILURES

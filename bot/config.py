@@ -11,7 +11,8 @@ from pathlib import Path
 
 from dotenv import dotenv_values
 
-from core.models import DEFAULT_MODEL
+from core.errors import ModelFileError
+from core.models import DEFAULT_MODEL, ModelSpec, parse_model_spec
 
 
 class ConfigError(ValueError):
@@ -21,7 +22,7 @@ class ConfigError(ValueError):
 @dataclass(frozen=True)
 class Settings:
     database_path: Path
-    model: str
+    model: ModelSpec
     workers: int | None  # None: one per CPU core
 
 
@@ -40,12 +41,20 @@ def _positive_int(values: Mapping[str, str], name: str) -> int | None:
     return int(raw)
 
 
+def _model(values: Mapping[str, str]) -> ModelSpec:
+    """The MODEL setting, checked now: a typo must not surface only when a worker starts."""
+    try:
+        return parse_model_spec(values.get("MODEL") or DEFAULT_MODEL)
+    except (ValueError, ModelFileError) as error:
+        raise ConfigError(f"MODEL: {error}") from error
+
+
 def load_settings(values: Mapping[str, str] | None = None) -> Settings:
     """Settings from `values` (default: the environment and `.env`)."""
     values = environment() if values is None else values
     return Settings(
         database_path=Path(values.get("DATABASE_PATH") or "data/soundalike.sqlite3"),
-        model=values.get("MODEL") or DEFAULT_MODEL,
+        model=_model(values),
         workers=_positive_int(values, "WORKERS"),
     )
 

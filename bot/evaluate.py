@@ -274,10 +274,10 @@ class Runner:
     """One loaded model serving one or more specs from a single forward pass."""
 
     def __init__(self, spec: str) -> None:
-        from core.models import load_model
+        from core.models import parse_model_spec
 
         self.specs: tuple[str, ...] = (spec,)
-        self.model: AudioModel = load_model(spec)
+        self.model: AudioModel = parse_model_spec(spec).load()
 
     def model_id(self, spec: str) -> str:
         return self.model.model_id

@@ -182,7 +182,7 @@ async def _analyse(
         await remote.download_to_drive(path, read_timeout=timeout, write_timeout=timeout)
         downloaded = time.monotonic()
         embedding = await found.embedder.embed(path)
-        result = await recommend(found.database, found.catalog, embedding)
+        result = await recommend(found.database, found.catalog, embedding, found.settings.model)
     except BadRequest as error:
         if "too big" in error.message.lower():
             limit = found.settings.max_file_mb

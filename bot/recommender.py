@@ -8,6 +8,7 @@ import numpy.typing as npt
 
 from bot.links import yandex_music_url
 from core.embedding import TrackEmbedding
+from core.models import ModelSpec
 from core.ranking import near_duplicate, rank
 from storage import CatalogCache, Database, Track
 
@@ -61,7 +62,7 @@ def display_name(track: Track) -> str:
 
 
 async def recommend(
-    database: Database, cache: CatalogCache, embedding: TrackEmbedding
+    database: Database, cache: CatalogCache, embedding: TrackEmbedding, model: ModelSpec
 ) -> Recommendations:
     """Rank the catalog for `embedding`; a near-duplicate best match is reported, not listed."""
     if cache.model_id != embedding.model_id:
@@ -70,7 +71,7 @@ async def recommend(
     if len(catalog) == 0:
         raise EmptyCatalogError(f"the catalog has no tracks indexed with {cache.model_id}")
     ranking = rank(embedding.vector, catalog.matrix, catalog.track_ids, RESULTS_KEPT + 1)
-    duplicate_id = near_duplicate(ranking)
+    duplicate_id = near_duplicate(ranking, model.near_duplicate_similarity)
     keep = ranking.ids != duplicate_id if duplicate_id is not None else slice(RESULTS_KEPT)
     in_catalog = await database.tracks.get(duplicate_id) if duplicate_id is not None else None
     return Recommendations(

@@ -36,3 +36,11 @@ PEAK_LIMIT: Final = 1.0  # after the gain, samples are clipped to ±PEAK_LIMIT
 # A 4-minute track has 80 musicnn patches; embedding evenly spaced ones up to this cap keeps
 # the CPU cost per track bounded (see bench/ and the eval command for the quality it costs).
 MAX_PATCHES_PER_TRACK: Final = 24
+
+# --- front-end versions: part of every stored model id (core/models/spec.py) ----------------------
+# Bump a model family's version with any change that alters the vectors it makes: decoding,
+# loudness, its features, the patch choice or the pooling. The new id keeps the new vectors apart
+# from a catalog's old ones; tests/core/test_golden.py fails until the version moves.
+MUSICNN_FRONT_END: Final = 1
+SEED_FRONT_END: Final = 1
+MFCC_FRONT_END: Final = 1

@@ -44,6 +44,21 @@ def l2_normalise(vector: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     return (vector / norm).astype(np.float32) if norm > 0 else vector.astype(np.float32)
 
 
+def select_patches(
+    patches: npt.NDArray[np.float32], cap: int = MAX_PATCHES_PER_TRACK
+) -> npt.NDArray[np.float32]:
+    """The patches a track spends its compute on: at most `cap`, evenly spaced over the track.
+
+    patches: (n_patches, ...) as `AudioModel.patches` cuts them; returns (min(n, cap), ...).
+    """
+    return patches[evenly_spaced(patches.shape[0], cap)]
+
+
+def track_vector(patch_embeddings: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    """One track's vector from its patch embeddings (n_patches, dim): the mean, unit length."""
+    return l2_normalise(patch_embeddings.mean(axis=0))
+
+
 def embed_audio(
     audio: npt.NDArray[np.float32],
     model: AudioModel,
@@ -53,11 +68,11 @@ def embed_audio(
     patches = model.patches(audio)
     if patches.shape[0] == 0:
         raise TooShortError("the track is too short for one analysis window")
-    chosen = patches[evenly_spaced(patches.shape[0], max_patches)]
+    chosen = select_patches(patches, max_patches)
     outputs = model.predict(chosen)
     return TrackEmbedding(
         model_id=model.model_id,
-        vector=l2_normalise(outputs.embeddings.mean(axis=0)),
+        vector=track_vector(outputs.embeddings),
         tag_names=model.tag_names,
         tag_probabilities=outputs.tags.mean(axis=0).astype(np.float32),
         seconds_analysed=audio.shape[0] / model.sample_rate,

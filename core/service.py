@@ -15,12 +15,12 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 from core.embedding import TrackEmbedding, embed_file, warm_up
-from core.models import DEFAULT_MODEL, AudioModel
+from core.models import AudioModel, ModelSpec
 
 _worker_model: AudioModel | None = None
 
 
-def _load_worker_model(spec: str, threads: int) -> None:
+def _load_worker_model(spec: ModelSpec, threads: int) -> None:
     """Pool initializer: configure TensorFlow's threads, then load and warm the model once."""
     global _worker_model
     from core.models.runtime import tensorflow
@@ -29,9 +29,7 @@ def _load_worker_model(spec: str, threads: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     tensorflow(threads)
-    from core.models import load_model
-
-    _worker_model = load_model(spec)
+    _worker_model = spec.load()
     warm_up(_worker_model)
 
 
@@ -52,13 +50,13 @@ class WorkerCrashedError(RuntimeError):
 class EmbeddingService:
     """`await service.embed(path)` from any coroutine; `workers` tracks are embedded at once."""
 
-    def __init__(self, model_spec: str = DEFAULT_MODEL, workers: int | None = None) -> None:
+    def __init__(self, model_spec: ModelSpec, workers: int | None = None) -> None:
         cores = os.cpu_count() or 1
         self.model_spec = model_spec
+        self.model_id = model_spec.model_id
         self.workers = workers or cores
         # one worker gets every core; several share them so that they do not oversubscribe
         self.threads_per_worker = max(1, cores // self.workers)
-        self.model_id = ""
         self._pool: ProcessPoolExecutor | None = None
 
     def _new_pool(self) -> ProcessPoolExecutor:
@@ -76,7 +74,8 @@ class EmbeddingService:
         ids = await asyncio.gather(
             *(loop.run_in_executor(self._pool, _worker_model_id) for _ in range(self.workers))
         )
-        self.model_id = ids[0]
+        if set(ids) != {self.model_id}:
+            raise RuntimeError(f"workers loaded {sorted(set(ids))}, expected {self.model_id}")
 
     async def embed(self, path: Path) -> TrackEmbedding:
         """Embed one file in a worker; raises core.errors.AudioError subclasses on bad input."""

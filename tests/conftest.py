@@ -17,6 +17,6 @@ def music_file(tmp_path: Path) -> Path:
 @pytest.fixture(scope="session")
 def vgg_model() -> AudioModel:
     """The default pretrained model, loaded once for the whole test session."""
-    from core.models import load_model
+    from core.models import parse_model_spec
 
-    return load_model("msd-vgg/pool5")
+    return parse_model_spec("msd-vgg/pool5").load()

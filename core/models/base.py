@@ -23,10 +23,12 @@ class PatchOutputs:
 class AudioModel(ABC):
     """A pretrained CNN with its own front end: mono audio in, per-patch vectors out.
 
-    `model_id` names the vector space: vectors of different ids are never compared.
+    `model_id` names the vector space: vectors of different ids are never compared. It is set
+    by `ModelSpec.load` (core/models/spec.py), the one place that knows a model's name and
+    front-end version; a model built directly, as in tests of a port, has none.
     """
 
-    model_id: str
+    model_id: str = ""
     sample_rate: int
     embedding_dim: int
     tag_names: tuple[str, ...] = ()

@@ -31,7 +31,6 @@ MFCC_DB_FLOOR: Final = 1e-10  # power floor of the log-mel (−100 dB), no per-t
 
 # Per frame: MFCCs, their deltas, centroid, bandwidth, roll-off, flatness, contrast, ZCR, RMS.
 FRAME_FEATURES: Final = 2 * MFCC_COEFFICIENTS + 4 + (MFCC_CONTRAST_BANDS + 1) + 2  # 52
-MODEL_ID: Final = "mfcc-stats/v1"
 
 
 def frame_features(audio: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
@@ -72,7 +71,6 @@ def frame_features(audio: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
 class MfccModel(AudioModel):
     """Spec "mfcc": mean and standard deviation of the frame features of each patch (104-d)."""
 
-    model_id = MODEL_ID
     sample_rate = MFCC_SAMPLE_RATE
     embedding_dim = 2 * FRAME_FEATURES
     tag_names = ()

@@ -27,6 +27,7 @@ from core.constants import (
 from core.errors import ModelFileError
 from core.models.base import AudioModel, PatchOutputs
 from core.models.runtime import tensorflow
+from core.models.spec import MUSICNN_LAYERS
 from core.patching import frame_patches
 
 # The 50 Million Song Dataset tags, in the order of the models' outputs (musicnn's
@@ -46,11 +47,10 @@ CHECKPOINT_FILES = (".data-00000-of-00001", ".index")
 
 @dataclass(frozen=True)
 class MusicnnVariant:
-    """One checkpoint of the package: its folder, file digests and which layers it offers."""
+    """One checkpoint of the package: its folder and file digests (its layers: spec.py)."""
 
     checkpoint: str
     sha256: dict[str, str]
-    layers: dict[str, int]  # embedding layer name → dimension; the first is the default
 
 
 MSD_VGG = MusicnnVariant(
@@ -59,7 +59,6 @@ MSD_VGG = MusicnnVariant(
         ".data-00000-of-00001": "9683d756b8311146534f333502ebf4a2a78a3e320c54ab0411dff6186d8375fc",
         ".index": "50e499238457558bba9f34f8b84d4afb8279afd43520cdf0a4fdf805a49c9ca3",
     },
-    layers={"pool5": 256},
 )
 MSD_MUSICNN = MusicnnVariant(
     checkpoint="MSD_musicnn",
@@ -67,7 +66,6 @@ MSD_MUSICNN = MusicnnVariant(
         ".data-00000-of-00001": "8579734ee6388f799ed0def4bbd0d1fdcbeaf213ef2a9dc860917bd76a303de6",
         ".index": "87f3e0f3550c8d3bafc840374003e5c8af5eeb5ecf6add61af09a7822d3282c8",
     },
-    layers={"penultimate": 200, "mean_pool": 753, "max_pool": 753, "mean_max_pool": 1506},
 )
 VARIANTS = {"msd-vgg": MSD_VGG, "msd-musicnn": MSD_MUSICNN}
 
@@ -237,12 +235,11 @@ class MusicnnModel(AudioModel):
     def __init__(self, architecture: str = "msd-vgg", layer: str | None = None) -> None:
         if architecture not in VARIANTS:
             raise ValueError(f"unknown musicnn architecture {architecture!r}")
-        variant = VARIANTS[architecture]
-        self.layer = layer or next(iter(variant.layers))
-        if self.layer not in variant.layers:
+        variant, layers = VARIANTS[architecture], MUSICNN_LAYERS[architecture]
+        self.layer = layer or next(iter(layers))
+        if self.layer not in layers:
             raise ValueError(f"{architecture} has no layer {self.layer!r}")
-        self.model_id = f"{architecture}/{self.layer}"
-        self.embedding_dim = variant.layers[self.layer]
+        self.embedding_dim = layers[self.layer]
 
         tf = tensorflow()
         build = build_vgg if architecture == "msd-vgg" else build_musicnn

@@ -8,7 +8,6 @@ The original rendered a mel spectrogram through matplotlib to grey JPEG images a
 128×128 tiles; the front end here computes the same grey levels numerically.
 """
 
-import hashlib
 import io
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,8 +49,8 @@ _FloatArray = npt.NDArray[np.float32]
 class SeedModel(AudioModel):
     """The seed CNN with weights from an original `Model.h5` (or random, see `random`).
 
-    `model_id` is "seed-" + the first 12 hex digits of the file's SHA-256, so vectors from two
-    different weight files never meet in one ranking.
+    Its model id comes from its spec ("seed:PATH"): "seed-" + the first 12 hex digits of the
+    file's SHA-256, so vectors from two different weight files never meet in one ranking.
     """
 
     sample_rate = SEED_SAMPLE_RATE
@@ -69,9 +68,8 @@ class SeedModel(AudioModel):
         except OSError as error:
             raise ModelFileError(f"cannot read seed model file {path}: {error}") from error
         network = _build_network()
-        # One read serves both the id and the weights, so they cannot disagree.
         _load_weights(network, io.BytesIO(data), str(path))
-        self._attach(network, "seed-" + hashlib.sha256(data).hexdigest()[:12])
+        self._attach(network)
 
     @classmethod
     def random(cls, seed: int = 0) -> "SeedModel":
@@ -87,11 +85,10 @@ class SeedModel(AudioModel):
         for layer in network.layers:
             for variable in layer.weights:
                 variable.assign(_initial_value(variable.name, tuple(variable.shape), rng))
-        model._attach(network, f"seed-random-{seed}")
+        model._attach(network)
         return model
 
-    def _attach(self, network: keras.Model, model_id: str) -> None:
-        self.model_id = model_id
+    def _attach(self, network: keras.Model) -> None:
         self._network = network
         # A traced graph with a batch-free signature: one trace serves every batch size, and
         # small batches skip the per-call overhead of `Model.predict`.

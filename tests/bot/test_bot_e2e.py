@@ -20,6 +20,7 @@ from bot.config import BotSettings
 from bot.importer import Importer
 from bot.metadata import MetadataTable, TrackMetadata
 from bot.services import Services
+from core.models import parse_model_spec
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -32,7 +33,7 @@ LINKED = 5  # catalog track with Yandex ids
 def settings_for(fake: FakeTelegram, database: Path, **changes: object) -> BotSettings:
     values: dict[str, object] = {
         "database_path": database,
-        "model": "msd-vgg/pool5",
+        "model": parse_model_spec("msd-vgg/pool5"),
         "workers": 2,
         "bot_token": fake.token,
         "api_url": fake.base_url,

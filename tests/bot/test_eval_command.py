@@ -22,6 +22,7 @@ from bot.evaluate import (
 )
 from core.audio import decode, rms
 from core.errors import SilentError
+from core.models import parse_model_spec
 
 GROUPS = 3
 TRACKS_PER_GROUP = 3
@@ -51,7 +52,9 @@ def run(folder: Path, cache: Path, models: str = MODELS, **options: object) -> i
         duplicates=options.get("duplicates", True),
         cache=cache,
     )
-    settings = Settings(database_path=cache / "unused.sqlite3", model="msd-vgg/pool5", workers=1)
+    settings = Settings(
+        database_path=cache / "unused.sqlite3", model=parse_model_spec("msd-vgg/pool5"), workers=1
+    )
     return asyncio.run(eval_command(arguments, settings))
 
 

@@ -16,7 +16,7 @@ from core.patching import evenly_spaced, frame_patches
 
 def test_a_track_becomes_a_unit_vector_with_tags(music_file: Path, vgg_model: MusicnnModel) -> None:
     embedding = embed_file(music_file, vgg_model)
-    assert embedding.model_id == "msd-vgg/pool5"
+    assert embedding.model_id == "msd-vgg/pool5@fe1"
     assert embedding.vector.shape == (256,) and embedding.vector.dtype == np.float32
     assert np.linalg.norm(embedding.vector) == pytest.approx(1.0, abs=1e-5)
     assert embedding.tag_probabilities.shape == (50,)

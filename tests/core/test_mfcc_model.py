@@ -7,7 +7,7 @@ from audio_factory import STYLES, synth_music
 
 from core.embedding import embed_audio
 from core.evaluation import Standardiser, similarities
-from core.models import load_model
+from core.models import parse_model_spec
 from core.models.mfcc import (
     FRAME_FEATURES,
     MFCC_COEFFICIENTS,
@@ -29,9 +29,9 @@ def sine(hz: float, seconds: float) -> npt.NDArray[np.float32]:
 
 
 def test_spec_mfcc_loads_it_and_the_shapes_hold() -> None:
-    model = load_model("mfcc")
+    model = parse_model_spec("mfcc").load()
     assert isinstance(model, MfccModel)
-    assert model.model_id == "mfcc-stats/v1" and model.tag_names == ()
+    assert model.model_id == "mfcc-stats@fe1" and model.tag_names == ()
     assert model.sample_rate == SR and model.embedding_dim == 2 * FRAME_FEATURES == 104
     patches = model.patches(synth_music(10.0, sample_rate=SR))
     assert patches.shape == (3, MFCC_PATCH_FRAMES, FRAME_FEATURES)  # 10 s ≈ 3.3 patches of 3 s

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from core.ranking import NEAR_DUPLICATE_SIMILARITY, Ranking, near_duplicate, rank
+from core.ranking import Ranking, near_duplicate, rank
 
 
 def unit_rows(n: int, dim: int, seed: int = 0) -> np.ndarray:
@@ -22,20 +22,11 @@ def test_top_k_matches_a_full_sort() -> None:
     assert (np.diff(ranking.scores) <= 0).all()
 
 
-def test_excluded_ids_never_appear() -> None:
-    matrix = unit_rows(50, 16)
-    ids = np.arange(50, dtype=np.int64)
-    query = matrix[7]
-    assert rank(query, matrix, ids, k=1).ids.tolist() == [7]
-    ranking = rank(query, matrix, ids, k=50, exclude={7, 8})
-    assert len(ranking) == 48 and not {7, 8} & set(ranking.ids.tolist())
-
-
 def test_small_and_empty_catalogs() -> None:
     matrix = unit_rows(3, 8)
     ids = np.array([10, 20, 30], dtype=np.int64)
     assert len(rank(matrix[0], matrix, ids, k=100)) == 3
-    assert len(rank(matrix[0], matrix, ids, k=5, exclude={10, 20, 30})) == 0
+    assert len(rank(matrix[0], matrix, ids, k=0)) == 0
     empty = rank(matrix[0], np.zeros((0, 8), np.float32), np.zeros(0, np.int64), k=5)
     assert len(empty) == 0
 
@@ -48,9 +39,13 @@ def test_mismatched_shapes_are_errors() -> None:
         rank(matrix[0], matrix, np.arange(2, dtype=np.int64), k=1)
 
 
-def test_near_duplicate_threshold() -> None:
-    close = Ranking(np.array([5], np.int64), np.array([NEAR_DUPLICATE_SIMILARITY], np.float32))
-    far = Ranking(np.array([5], np.int64), np.array([NEAR_DUPLICATE_SIMILARITY - 0.01], np.float32))
-    assert near_duplicate(close) == 5
-    assert near_duplicate(far) is None
-    assert near_duplicate(Ranking(np.zeros(0, np.int64), np.zeros(0, np.float32))) is None
+def test_near_duplicate_threshold_is_the_models_own() -> None:
+    threshold = 0.98
+    close = Ranking(np.array([5], np.int64), np.array([threshold], np.float32))
+    far = Ranking(np.array([5], np.int64), np.array([threshold - 0.01], np.float32))
+    assert near_duplicate(close, threshold) == 5
+    assert near_duplicate(far, threshold) is None
+    assert near_duplicate(Ranking(np.zeros(0, np.int64), np.zeros(0, np.float32)), 0.5) is None
+    # a model without a tuned threshold never claims a copy, however close
+    identical = Ranking(np.array([5], np.int64), np.array([1.0], np.float32))
+    assert near_duplicate(identical, None) is None

@@ -16,6 +16,7 @@ import numpy.typing as npt
 import pytest
 
 from core.errors import ModelFileError
+from core.models import parse_model_spec
 from core.models.seed import SeedModel, _mel_db
 
 SR = 44_100
@@ -223,17 +224,17 @@ def test_predict_of_no_patches(model: SeedModel) -> None:
     assert out.embeddings.shape == (0, 32) and out.tags.shape == (0, 0)
 
 
-def test_model_id_is_the_file_content(
-    model: SeedModel, model_file: tuple[Path, Weights], tmp_path: Path
-) -> None:
+def test_model_id_is_the_file_content(model_file: tuple[Path, Weights], tmp_path: Path) -> None:
     path, _ = model_file
-    assert model.model_id == "seed-" + hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+    spec = parse_model_spec(f"seed:{path}")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+    assert spec.model_id == f"seed-{digest}@fe1" and spec.load().model_id == spec.model_id
     copy = tmp_path / "elsewhere.h5"
     shutil.copyfile(path, copy)
-    assert SeedModel(copy).model_id == model.model_id
+    assert parse_model_spec(f"seed:{copy}").model_id == spec.model_id
     other = tmp_path / "other.h5"
     write_keras2_h5(other, seed=1)
-    assert SeedModel(other).model_id != model.model_id
+    assert parse_model_spec(f"seed:{other}").model_id != spec.model_id
 
 
 def test_weights_only_file_without_head(model: SeedModel, tmp_path: Path) -> None:
@@ -299,6 +300,7 @@ def test_hdf5_without_keras_weights_is_a_model_file_error(tmp_path: Path) -> Non
 def test_random_model_is_seeded() -> None:
     x = np.random.default_rng(0).uniform(0, 1, (2, 128, 128, 1)).astype(np.float32)
     a, b, c = SeedModel.random(0), SeedModel.random(0), SeedModel.random(1)
-    assert (a.model_id, c.model_id) == ("seed-random-0", "seed-random-1")
+    ids = [parse_model_spec(spec).model_id for spec in ("seed-random", "seed-random:1")]
+    assert ids == ["seed-random-0@fe1", "seed-random-1@fe1"]
     np.testing.assert_array_equal(a.predict(x).embeddings, b.predict(x).embeddings)
     assert not np.array_equal(a.predict(x).embeddings, c.predict(x).embeddings)

@@ -10,6 +10,7 @@ from audio_factory import encode, synth_music
 
 from core.embedding import embed_file
 from core.errors import NotAudioError
+from core.models import DEFAULT_MODEL, parse_model_spec
 from core.models.base import AudioModel
 from core.service import EmbeddingService
 
@@ -20,8 +21,8 @@ async def test_workers_embed_concurrently_and_agree_with_in_process(
     files = [encode(synth_music(8.0, seed=s), tmp_path / f"{s}.mp3") for s in range(3)]
     bad = tmp_path / "bad.mp3"
     bad.write_text("not audio")
-    async with EmbeddingService("msd-vgg/pool5", workers=2) as service:
-        assert service.model_id == "msd-vgg/pool5"
+    async with EmbeddingService(parse_model_spec("msd-vgg/pool5"), workers=2) as service:
+        assert service.model_id == "msd-vgg/pool5@fe1"
         results = await asyncio.gather(
             *(service.embed(f) for f in [*files, bad]), return_exceptions=True
         )
@@ -35,7 +36,7 @@ async def test_workers_embed_concurrently_and_agree_with_in_process(
 
 
 async def test_embed_before_start_is_an_error(tmp_path: Path) -> None:
-    service = EmbeddingService(workers=1)
+    service = EmbeddingService(parse_model_spec(DEFAULT_MODEL), workers=1)
     with pytest.raises(RuntimeError, match="start"):
         await service.embed(tmp_path / "x.mp3")
     await service.close()  # closing an unstarted service is harmless

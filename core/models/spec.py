@@ -1,0 +1,181 @@
+"""Model specs: the one grammar that names a model, and everything known about it before loading.
+
+A spec string ("msd-vgg/pool5", "msd-musicnn/penultimate", "seed:PATH", "seed-random:3", "mfcc")
+becomes a `ModelSpec`: its canonical name, the sample rate it decodes at, its vector size, the
+model id its vectors are stored under, its near-duplicate threshold, and `load()`. The bot, the
+command line and the evaluation all go through `parse_model_spec`, so an unknown spec is refused
+in one place, with one message, before any worker or TensorFlow starts.
+
+The model id is `<vector space>@fe<front-end version>`: the front-end version (core.constants)
+covers everything between the file and the network's input plus the pooling, so a change there
+gives new vectors a new id and old and new vectors never meet in one ranking.
+"""
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Final, Literal
+
+from core.constants import (
+    MFCC_FRONT_END,
+    MUSICNN_FRONT_END,
+    MUSICNN_SAMPLE_RATE,
+    SEED_FRONT_END,
+    SEED_SAMPLE_RATE,
+)
+from core.errors import ModelFileError
+
+if TYPE_CHECKING:
+    from core.models.base import AudioModel
+
+DEFAULT_MODEL: Final = "msd-vgg/pool5"
+
+# The embedding layers of the two MSD checkpoints and their widths; the first is the default.
+# "mean_max_pool" is mean_pool followed by max_pool.
+MUSICNN_LAYERS: Final[dict[str, dict[str, int]]] = {
+    "msd-vgg": {"pool5": 256},
+    "msd-musicnn": {"penultimate": 200, "mean_pool": 753, "max_pool": 753, "mean_max_pool": 1506},
+}
+
+# Near-duplicate thresholds (cosine of a query's best match at or above which the query *is* that
+# catalog track), tuned per vector space; a model without one never claims a duplicate.
+# msd-vgg/pool5, tuned on 419 real soundtrack tracks: full 128 kbps re-encodes score ≥ 0.986
+# (median 0.999) against their original, the closest two different tracks 0.970 and a 15-s
+# excerpt's best *other* match 0.967. (On msd-musicnn/penultimate two different tracks reach
+# 0.9845, so this value must not be reused there.) See README "Already in the catalog".
+NEAR_DUPLICATE_SIMILARITY: Final[dict[str, float]] = {"msd-vgg/pool5": 0.98}
+
+SEED_VECTOR_SIZE: Final = 32
+MFCC_VECTOR_SIZE: Final = 104  # mean and standard deviation of 52 frame features
+
+Family = Literal["msd-vgg", "msd-musicnn", "seed", "seed-random", "mfcc"]
+
+
+class UnknownModelError(ValueError):
+    """A spec that names no model this project has; the message lists the known ones."""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A model, as named by a spec string, known without loading it.
+
+    name: the canonical spelling ("msd-vgg" → "msd-vgg/pool5").
+    vector_space: what the vectors are, without the front end ("seed-<sha256[:12]>" for a seed
+        file, so that two weight files never share an id).
+    previous_ids: ids that vectors of this exact space and front end were stored under before
+        ids carried the front-end version; a catalog's vectors under them are adopted.
+    """
+
+    name: str
+    family: Family
+    vector_space: str
+    sample_rate: int
+    vector_size: int
+    front_end: int
+    near_duplicate_similarity: float | None = None
+    previous_ids: tuple[str, ...] = ()
+    weights_path: Path | None = None  # seed models: the Keras 2 Model.h5
+    random_seed: int = 0  # seed-random models
+
+    @property
+    def model_id(self) -> str:
+        """The id stored with every vector of this model."""
+        return f"{self.vector_space}@fe{self.front_end}"
+
+    @property
+    def layer(self) -> str:
+        """The embedding layer of a musicnn model ("" for the others)."""
+        return self.name.partition("/")[2] if self.family.startswith("msd-") else ""
+
+    def load(self) -> "AudioModel":
+        """Build the model and load its weights (seconds: TensorFlow starts, weights load)."""
+        model: AudioModel
+        if self.family == "mfcc":
+            from core.models.mfcc import MfccModel
+
+            model = MfccModel()
+        elif self.family == "seed-random":
+            from core.models.seed import SeedModel
+
+            model = SeedModel.random(self.random_seed)
+        elif self.family == "seed":
+            from core.models.seed import SeedModel
+
+            assert self.weights_path is not None
+            model = SeedModel(self.weights_path)
+        else:
+            from core.models.musicnn import MusicnnModel
+
+            model = MusicnnModel(self.family, self.layer)
+        model.model_id = self.model_id
+        return model
+
+
+def parse_model_spec(text: str) -> ModelSpec:
+    """The `ModelSpec` a spec string names; UnknownModelError (a ValueError) otherwise.
+
+    A seed spec reads its weight file once, to give its vectors an id of the file's content.
+    """
+    spec = text.strip()
+    if spec == "mfcc":
+        return ModelSpec(
+            name="mfcc",
+            family="mfcc",
+            vector_space="mfcc-stats",
+            sample_rate=MUSICNN_SAMPLE_RATE,
+            vector_size=MFCC_VECTOR_SIZE,
+            front_end=MFCC_FRONT_END,
+            previous_ids=("mfcc-stats/v1",),
+        )
+    if spec == "seed-random" or spec.startswith("seed-random:"):
+        seed_text = spec.partition(":")[2]
+        if seed_text and not (seed_text.isascii() and seed_text.isdigit()):
+            raise UnknownModelError(f"seed-random takes a whole number seed, not {seed_text!r}")
+        seed = int(seed_text or 0)
+        return ModelSpec(
+            name=f"seed-random:{seed}" if seed else "seed-random",
+            family="seed-random",
+            vector_space=f"seed-random-{seed}",
+            sample_rate=SEED_SAMPLE_RATE,
+            vector_size=SEED_VECTOR_SIZE,
+            front_end=SEED_FRONT_END,
+            previous_ids=(f"seed-random-{seed}",),
+            random_seed=seed,
+        )
+    if spec.startswith("seed:"):
+        path = Path(spec.removeprefix("seed:"))
+        try:
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+        except OSError as error:
+            raise ModelFileError(f"cannot read seed model file {path}: {error.strerror}") from error
+        return ModelSpec(
+            name=f"seed:{path}",
+            family="seed",
+            vector_space=f"seed-{digest}",
+            sample_rate=SEED_SAMPLE_RATE,
+            vector_size=SEED_VECTOR_SIZE,
+            front_end=SEED_FRONT_END,
+            previous_ids=(f"seed-{digest}",),
+            weights_path=path,
+        )
+    architecture, _, layer = spec.partition("/")
+    if architecture in MUSICNN_LAYERS:
+        layers = MUSICNN_LAYERS[architecture]
+        layer = layer or next(iter(layers))
+        if layer not in layers:
+            raise UnknownModelError(
+                f"{architecture} has no layer {layer!r}; known: {', '.join(layers)}"
+            )
+        name = f"{architecture}/{layer}"
+        return ModelSpec(
+            name=name,
+            family="msd-vgg" if architecture == "msd-vgg" else "msd-musicnn",
+            vector_space=name,
+            sample_rate=MUSICNN_SAMPLE_RATE,
+            vector_size=layers[layer],
+            front_end=MUSICNN_FRONT_END,
+            near_duplicate_similarity=NEAR_DUPLICATE_SIMILARITY.get(name),
+            previous_ids=(name,),
+        )
+    known = ", ".join([*MUSICNN_LAYERS, "seed:PATH", "seed-random[:SEED]", "mfcc"])
+    raise UnknownModelError(f"unknown model {spec!r}; known: {known}")
