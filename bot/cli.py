@@ -108,7 +108,9 @@ async def recommend_command(arguments: argparse.Namespace, settings: Settings) -
         started = time.perf_counter()
         try:
             embedding = await service.embed(arguments.file)
-            found = await recommend(database, CatalogCache(database, service.model_id), embedding)
+            found = await recommend(
+                database, CatalogCache(database.embeddings, service.model_id), embedding
+            )
         except AudioError as error:
             print(f"{arguments.file}: {error.reason}", file=sys.stderr)
             return EXIT_FAILURES
