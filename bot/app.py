@@ -54,7 +54,7 @@ async def open_services(application: Application) -> None:
         settings=settings,
         database=database,
         embedder=embedder,
-        catalog=CatalogCache(database, embedder.model_id),
+        catalog=CatalogCache(database.embeddings, embedder.model_id),
         downloads=downloads,
     )
     for language, commands in COMMANDS.items():

@@ -110,7 +110,7 @@ async def recommend_command(arguments: argparse.Namespace, settings: Settings) -
         try:
             embedding = await service.embed(arguments.file)
             found = await recommend(
-                database, CatalogCache(database, service.model_id), embedding, settings.model
+                database, CatalogCache(database.embeddings, service.model_id), embedding, settings.model
             )
         except AudioError as error:
             print(f"{arguments.file}: {error.reason}", file=sys.stderr)
@@ -175,6 +175,8 @@ async def catalog_command(arguments: argparse.Namespace, settings: Settings) -> 
             print(f"with a Yandex Music id: {stats.with_yandex_id}")
             for model_id, count in sorted(stats.embeddings.items()):
                 print(f"vectors of {model_id}: {count}")
+            for model_id, tally in (await database.feedback.tally_by_model()).items():
+                print(f"feedback on {model_id} answers: 👍 {tally.up} · 👎 {tally.down}")
             if stats.last_added_at:
                 print(f"last added: {stats.last_added_at:%Y-%m-%d %H:%M}")
             return 0

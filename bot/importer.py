@@ -19,7 +19,6 @@ from core.errors import AudioError
 from core.service import EmbeddingService, WorkerCrashedError
 from storage import Database, DuplicateTrackError, Track
 
-TAGS_KEPT = 10  # tag probabilities stored per track (the bot shows the top three)
 HASH_CHUNK = 1 << 20
 
 
@@ -146,9 +145,7 @@ class Importer:
             return
         if track is None:
             track = await self._add_track(path, digest, embedding.seconds_analysed)
-        await self.database.embeddings.put(
-            track.id, model_id, embedding.vector, dict(embedding.top_tags(TAGS_KEPT))
-        )
+        await self.database.embeddings.put(track.id, model_id, embedding.vector)
         self.summary.added += 1
 
     async def _add_track(self, path: Path, digest: str, seconds: float) -> Track:

@@ -4,8 +4,8 @@ Imports neither `core` nor `bot`: it stores vectors as float32 arrays and knows 
 models that made them, beyond their model id.
 """
 
-from storage.catalog import Catalog, CatalogCache
-from storage.database import DEFAULT_PATH, Database, Session
+from storage.catalog import Catalog, CatalogCache, CatalogSource
+from storage.database import DEFAULT_PATH, Database
 from storage.embeddings import EmbeddingRepository
 from storage.errors import (
     DimensionMismatchError,
@@ -17,6 +17,7 @@ from storage.errors import (
 from storage.feedback import FeedbackRepository, Tally
 from storage.migrations import LATEST_VERSION, MIGRATIONS, Migration, migrate
 from storage.queries import Query, QueryRepository, SentMedia
+from storage.session import Connector, Session
 from storage.tracks import UNSET, CatalogStats, Track, TrackRepository
 from storage.users import Role, User, UserRepository
 
@@ -27,7 +28,9 @@ __all__ = [
     "UNSET",
     "Catalog",
     "CatalogCache",
+    "CatalogSource",
     "CatalogStats",
+    "Connector",
     "Database",
     "DimensionMismatchError",
     "DuplicateTrackError",

@@ -8,13 +8,10 @@ reloads the matrix only when the revision moved.
 
 import asyncio
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
-
-if TYPE_CHECKING:
-    from storage.database import Database
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,8 +19,8 @@ class Catalog:
     """A consistent snapshot of one model's vectors.
 
     track_ids: (n,) int64, ascending. matrix: (n, dim) float32, row i is track_ids[i]'s vector;
-    (0, dim) when the model has no vectors (dim is 0 if it is also unknown). Both arrays are
-    read-only: one snapshot is shared by every concurrent query.
+    (0, 0) when the model has no vectors. Both arrays are read-only: one snapshot is shared by
+    every concurrent query.
     """
 
     model_id: str
@@ -39,14 +36,20 @@ class Catalog:
         return int(self.track_ids.shape[0])
 
 
+class CatalogSource(Protocol):
+    """Where a cache reads from: `EmbeddingRepository` (a protocol, so this module needs none)."""
+
+    async def revision(self) -> int: ...
+
+    async def load_catalog(self, model_id: str) -> Catalog: ...
+
+
 class CatalogCache:
     """Holds the `Catalog` of one model id; `await get()` before each ranking."""
 
-    def __init__(self, db: "Database", model_id: str, *, dim: int | None = None) -> None:
-        """`dim`, when given, is the model's vector length: stored vectors must match it."""
-        self._db = db
+    def __init__(self, source: CatalogSource, model_id: str) -> None:
+        self._source = source
         self.model_id = model_id
-        self.dim = dim
         self._catalog: Catalog | None = None
         self._lock = asyncio.Lock()  # concurrent callers share one reload
         self.loads = 0  # how many times the matrix was read from the database
@@ -55,13 +58,9 @@ class CatalogCache:
         """The current catalog: the cached one if the revision is unchanged, else reloaded."""
         async with self._lock:
             cached = self._catalog
-            if cached is not None and cached.revision == await self._db.embeddings.revision():
+            if cached is not None and cached.revision == await self._source.revision():
                 return cached
-            catalog = await self._db.embeddings.load_catalog(self.model_id, dim=self.dim)
+            catalog = await self._source.load_catalog(self.model_id)
             self._catalog = catalog
             self.loads += 1
             return catalog
-
-    def invalidate(self) -> None:
-        """Drop the cached matrix, so the next `get` reloads it."""
-        self._catalog = None

@@ -26,13 +26,6 @@ def encode_vector(vector: npt.ArrayLike) -> bytes:
     return array.astype(FLOAT32_LE, copy=False).tobytes()
 
 
-def decode_vector(blob: bytes, dim: int) -> npt.NDArray[np.float32]:
-    """Return the (dim,) float32 vector stored in `blob`, checking its length."""
-    if len(blob) != dim * FLOAT32_LE.itemsize:
-        raise ValueError(f"vector blob has {len(blob)} bytes, expected {dim} float32 values")
-    return np.frombuffer(blob, dtype=FLOAT32_LE).astype(np.float32)
-
-
 def encode_ranking(track_ids: npt.ArrayLike, scores: npt.ArrayLike) -> tuple[bytes, bytes]:
     """Pack a ranking as (int64 ids, float32 scores) blobs; both must be 1-D of equal length."""
     ids = np.asarray(track_ids)

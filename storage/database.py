@@ -1,20 +1,16 @@
-"""The one SQLite file: connection set-up, migrations on open, and serialised access.
+"""The one SQLite file: opening it (pragmas, migrations), its repositories, and closing it.
 
-One `Database` owns one aiosqlite connection. An asyncio lock serialises its users, because a
-connection has a single transaction: without the lock, one handler's statement could land inside
-another handler's open transaction (and vanish with its rollback). Other connections and
-processes share the file through WAL: readers never block the writer, writers wait
-`busy_timeout` for each other instead of failing with "database is locked".
+One `Database` owns one aiosqlite connection and hands the repositories a `Connector`, which
+serialises their use of it. Other connections and processes share the file through WAL: readers
+never block the writer, writers wait `busy_timeout` for each other instead of failing with
+"database is locked".
 """
 
-import asyncio
 import os
 import sqlite3
-from collections.abc import AsyncIterator, Iterable
-from contextlib import asynccontextmanager
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Self
 
 import aiosqlite
 
@@ -23,6 +19,7 @@ from storage.errors import JournalModeError, SchemaTooNewError, StorageError
 from storage.feedback import FeedbackRepository
 from storage.migrations import LATEST_VERSION, migrate, schema_version
 from storage.queries import QueryRepository
+from storage.session import Connector, Session
 from storage.tracks import TrackRepository
 from storage.users import UserRepository
 
@@ -30,48 +27,13 @@ DEFAULT_PATH = Path("data/soundalike.sqlite3")
 DEFAULT_BUSY_TIMEOUT_MS = 5000
 MIN_SQLITE_VERSION = (3, 35, 0)
 
-Params = Iterable[Any]
-
-
-class Session:
-    """SQL helpers on a connection the caller holds exclusively (inside `Database`'s lock)."""
-
-    def __init__(self, conn: aiosqlite.Connection) -> None:
-        self.connection = conn
-
-    async def execute(self, sql: str, params: Params = ()) -> int:
-        """Run one statement; return the number of rows it changed."""
-        async with self.connection.execute(sql, tuple(params)) as cursor:
-            return cursor.rowcount
-
-    async def fetchone(self, sql: str, params: Params = ()) -> sqlite3.Row | None:
-        """Run one statement and return its first row (also for INSERT … RETURNING)."""
-        async with self.connection.execute(sql, tuple(params)) as cursor:
-            return await cursor.fetchone()
-
-    async def fetchone_required(self, sql: str, params: Params = ()) -> sqlite3.Row:
-        """Like fetchone, for statements that always yield a row (aggregates, upserts)."""
-        row = await self.fetchone(sql, params)
-        if row is None:
-            raise StorageError(f"statement returned no row: {sql.split()[0]} …")
-        return row
-
-    async def fetchall(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
-        """Run one statement and return all its rows."""
-        async with self.connection.execute(sql, tuple(params)) as cursor:
-            return list(await cursor.fetchall())
-
-    async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
-        """Run one statement for each parameter tuple in `rows`."""
-        async with self.connection.executemany(sql, [tuple(row) for row in rows]):
-            pass
-
 
 class Database:
     """The application's SQLite database and its repositories.
 
     Open it once (`await db.open()` or `async with Database(path) as db`) and share it; the
-    repositories are attributes: `users`, `tracks`, `embeddings`, `queries`, `feedback`.
+    repositories are attributes: `users`, `tracks`, `embeddings`, `queries`, `feedback`, all
+    served by `connector` (also the way to run raw SQL, e.g. in diagnostics and tests).
     """
 
     def __init__(
@@ -79,17 +41,16 @@ class Database:
     ) -> None:
         self.path = Path(path)
         self.busy_timeout_ms = busy_timeout_ms
-        self._conn: aiosqlite.Connection | None = None
-        self._lock = asyncio.Lock()
-        self.users = UserRepository(self)
-        self.tracks = TrackRepository(self)
-        self.embeddings = EmbeddingRepository(self)
-        self.queries = QueryRepository(self)
-        self.feedback = FeedbackRepository(self)
+        self.connector = Connector(str(self.path))
+        self.users = UserRepository(self.connector)
+        self.tracks = TrackRepository(self.connector)
+        self.embeddings = EmbeddingRepository(self.connector)
+        self.queries = QueryRepository(self.connector)
+        self.feedback = FeedbackRepository(self.connector)
 
     async def open(self) -> Self:
         """Connect, set the pragmas, and migrate the file to the latest schema."""
-        if self._conn is not None:
+        if self.connector.is_open:
             raise StorageError(f"database {self.path} is already open")
         if str(self.path) != ":memory:":
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -106,15 +67,14 @@ class Database:
         except BaseException:
             await conn.close()
             raise
-        self._conn = conn
+        self.connector.attach(conn)
         return self
 
     async def close(self) -> None:
         """Close the connection (a no-op when closed); waits for a running operation."""
-        async with self._lock:
-            if self._conn is not None:
-                conn, self._conn = self._conn, None
-                await conn.close()
+        conn = await self.connector.detach()
+        if conn is not None:
+            await conn.close()
 
     async def __aenter__(self) -> Self:
         return await self.open()
@@ -129,59 +89,11 @@ class Database:
 
     @property
     def is_open(self) -> bool:
-        return self._conn is not None
-
-    @property
-    def connection(self) -> aiosqlite.Connection:
-        """The raw connection, for diagnostics and tests; repositories go through `session`."""
-        if self._conn is None:
-            raise StorageError(f"database {self.path} is not open")
-        return self._conn
+        return self.connector.is_open
 
     async def schema_version(self) -> int:
-        async with self.session() as session:
+        async with self.connector.session() as session:
             return await schema_version(session.connection)
-
-    @asynccontextmanager
-    async def session(self) -> AsyncIterator[Session]:
-        """Exclusive use of the connection, in autocommit mode (each statement commits)."""
-        async with self._lock:
-            yield Session(self.connection)
-
-    @asynccontextmanager
-    async def transaction(self, *, write: bool = True) -> AsyncIterator[Session]:
-        """Exclusive use of the connection inside one transaction, committed on success.
-
-        write=True begins IMMEDIATE: the write lock is taken up front (waiting busy_timeout),
-        so the transaction can't fail half-way when it upgrades from reading to writing.
-        write=False begins a read transaction: one consistent snapshot over several queries.
-        """
-        async with self._lock:
-            session = Session(self.connection)
-            await session.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-            try:
-                yield session
-            except BaseException:
-                if session.connection.in_transaction:
-                    await session.connection.rollback()
-                raise
-            await session.execute("COMMIT")
-
-    async def fetchone(self, sql: str, params: Params = ()) -> sqlite3.Row | None:
-        async with self.session() as session:
-            return await session.fetchone(sql, params)
-
-    async def fetchone_required(self, sql: str, params: Params = ()) -> sqlite3.Row:
-        async with self.session() as session:
-            return await session.fetchone_required(sql, params)
-
-    async def fetchall(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
-        async with self.session() as session:
-            return await session.fetchall(sql, params)
-
-    async def execute(self, sql: str, params: Params = ()) -> int:
-        async with self.session() as session:
-            return await session.execute(sql, params)
 
 
 async def _configure(conn: aiosqlite.Connection, busy_timeout_ms: int) -> None:

@@ -1,135 +1,104 @@
 """Track vectors per model id, and the catalog matrix built from them.
 
 A vector is keyed by (track, model id): vectors of different models live side by side and are
-never mixed, because every read filters on one model id. Tag probabilities are stored next to
-the vector as a JSON object {tag: probability}, so the bot can show a track's top tags without
-knowing the model's label list.
+never mixed, because every read filters on one model id.
 """
-
-import json
-from collections.abc import Mapping
-from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 
 from storage.catalog import Catalog
-from storage.codecs import FLOAT32_LE, decode_vector, encode_vector
+from storage.codecs import FLOAT32_LE, encode_vector
 from storage.errors import DimensionMismatchError
-
-if TYPE_CHECKING:
-    from storage.database import Database
+from storage.session import Connector, Session
 
 
 class EmbeddingRepository:
     """The `embeddings` table and the catalog revision its triggers maintain."""
 
-    def __init__(self, db: "Database") -> None:
-        self._db = db
+    def __init__(self, connector: Connector) -> None:
+        self._sql = connector
 
-    async def put(
-        self,
-        track_id: int,
-        model_id: str,
-        vector: npt.ArrayLike,
-        tags: Mapping[str, float] | None = None,
-    ) -> None:
-        """Store (or replace) a track's (dim,) vector for `model_id`, with optional tags.
+    async def put(self, track_id: int, model_id: str, vector: npt.ArrayLike) -> None:
+        """Store (or replace) a track's (dim,) vector for `model_id`.
 
         The vector must be 1-D and finite, and as long as the model's other vectors
-        (DimensionMismatchError otherwise): one model id is one vector space. Pass only the
-        tags worth showing (e.g. the top ten), not the full label distribution.
+        (DimensionMismatchError otherwise): one model id is one vector space.
         """
         blob = encode_vector(vector)
         dim = len(blob) // FLOAT32_LE.itemsize
-        tags_json = (
-            json.dumps({str(k): float(v) for k, v in tags.items()}, allow_nan=False)
-            if tags is not None
-            else None
-        )
-        async with self._db.transaction() as tx:
-            other = await tx.fetchone(
-                "SELECT dim FROM embeddings WHERE model_id = ? AND track_id != ? LIMIT 1",
-                (model_id, track_id),
-            )
-            if other is not None and other["dim"] != dim:
+        async with self._sql.transaction() as tx:
+            other = await _stored_dim(tx, model_id, excluding_track=track_id)
+            if other is not None and other != dim:
                 raise DimensionMismatchError(
-                    f"model {model_id!r} stores {other['dim']}-d vectors, got a {dim}-d one"
+                    f"model {model_id!r} stores {other}-d vectors, got a {dim}-d one"
                 )
             await tx.execute(
-                """INSERT INTO embeddings (track_id, model_id, dim, vector, tags)
-                   VALUES (?, ?, ?, ?, ?)
+                """INSERT INTO embeddings (track_id, model_id, dim, vector)
+                   VALUES (?, ?, ?, ?)
                    ON CONFLICT (track_id, model_id) DO UPDATE SET
-                       dim = excluded.dim, vector = excluded.vector, tags = excluded.tags,
+                       dim = excluded.dim, vector = excluded.vector,
                        created_at = excluded.created_at""",
-                (track_id, model_id, dim, blob, tags_json),
+                (track_id, model_id, dim, blob),
             )
 
     async def has(self, track_id: int, model_id: str) -> bool:
         """Whether the track already has a vector of this model (the importer skips it)."""
-        row = await self._db.fetchone(
+        row = await self._sql.fetchone(
             "SELECT 1 FROM embeddings WHERE track_id = ? AND model_id = ?", (track_id, model_id)
         )
         return row is not None
 
-    async def get(self, track_id: int, model_id: str) -> npt.NDArray[np.float32] | None:
-        """The track's (dim,) vector of this model, or None."""
-        row = await self._db.fetchone(
-            "SELECT dim, vector FROM embeddings WHERE track_id = ? AND model_id = ?",
-            (track_id, model_id),
-        )
-        return decode_vector(row["vector"], row["dim"]) if row else None
+    async def rename_model(self, old_id: str, new_id: str) -> int:
+        """Move every vector of `old_id` to `new_id`; how many moved.
 
-    async def get_tags(self, track_id: int, model_id: str) -> dict[str, float] | None:
-        """The stored tag probabilities, most probable first; None if none were stored."""
-        row = await self._db.fetchone(
-            "SELECT tags FROM embeddings WHERE track_id = ? AND model_id = ?",
-            (track_id, model_id),
-        )
-        if row is None or row["tags"] is None:
-            return None
-        tags: dict[str, float] = json.loads(row["tags"])
-        return dict(sorted(tags.items(), key=lambda item: item[1], reverse=True))
-
-    async def model_ids(self) -> list[str]:
-        """Model ids that have at least one vector."""
-        rows = await self._db.fetchall("SELECT DISTINCT model_id FROM embeddings ORDER BY 1")
-        return [row["model_id"] for row in rows]
+        For a model whose id changed only in spelling: its stored vectors stay usable instead
+        of being recomputed. A track that already has a `new_id` vector keeps that one (its
+        `old_id` vector is dropped). All or nothing, in one transaction; the triggers bump the
+        catalog revision. DimensionMismatchError if the two ids hold vectors of different
+        lengths: they are not one vector space.
+        """
+        if old_id == new_id:
+            return 0
+        async with self._sql.transaction() as tx:
+            old_dim = await _stored_dim(tx, old_id)
+            new_dim = await _stored_dim(tx, new_id)
+            if old_dim is not None and new_dim is not None and old_dim != new_dim:
+                raise DimensionMismatchError(
+                    f"model {old_id!r} stores {old_dim}-d vectors, {new_id!r} {new_dim}-d ones"
+                )
+            await tx.execute(
+                """DELETE FROM embeddings WHERE model_id = ? AND track_id IN
+                       (SELECT track_id FROM embeddings WHERE model_id = ?)""",
+                (old_id, new_id),
+            )
+            return await tx.execute(
+                "UPDATE embeddings SET model_id = ? WHERE model_id = ?", (new_id, old_id)
+            )
 
     async def revision(self) -> int:
         """The catalog revision: changes whenever any vector is added, replaced or deleted."""
-        row = await self._db.fetchone_required("SELECT revision FROM catalog_state WHERE id = 1")
+        row = await self._sql.fetchone_required("SELECT revision FROM catalog_state WHERE id = 1")
         return int(row["revision"])
 
-    async def load_matrix(
-        self, model_id: str, *, dim: int | None = None
-    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
-        """All vectors of `model_id`: ((n,) int64 track ids ascending, (n, dim) float32).
+    async def load_catalog(self, model_id: str) -> Catalog:
+        """All vectors of `model_id` and the revision they were read at, from one snapshot.
 
-        Both arrays are read-only; (0, dim or 0) when the model has no vectors.
+        Raises DimensionMismatchError if the stored vectors disagree on their length (written
+        around `put`, e.g. by a manual edit).
         """
-        catalog = await self.load_catalog(model_id, dim=dim)
-        return catalog.track_ids, catalog.matrix
-
-    async def load_catalog(self, model_id: str, *, dim: int | None = None) -> Catalog:
-        """`load_matrix` plus the revision it was read at, from one read snapshot.
-
-        Raises DimensionMismatchError if the stored vectors disagree on their length, or with
-        `dim` when it is given.
-        """
-        async with self._db.transaction(write=False) as tx:
+        async with self._sql.transaction(write=False) as tx:
             state = await tx.fetchone_required("SELECT revision FROM catalog_state WHERE id = 1")
             rows = await tx.fetchall(
                 "SELECT track_id, dim, vector FROM embeddings WHERE model_id = ? ORDER BY track_id",
                 (model_id,),
             )
-        dims = {row["dim"] for row in rows}
-        if len(dims) > 1 or (dim is not None and dims - {dim}):
-            expected = f", expected {dim}" if dim is not None else ""
+        dims = {int(row["dim"]) for row in rows}
+        if len(dims) > 1:
             raise DimensionMismatchError(
-                f"model {model_id!r} has vectors of lengths {sorted(dims)}{expected}"
+                f"model {model_id!r} has vectors of lengths {sorted(dims)}"
             )
-        width = dims.pop() if dims else (dim or 0)
+        width = dims.pop() if dims else 0
         track_ids = np.fromiter((row["track_id"] for row in rows), dtype=np.int64, count=len(rows))
         matrix = (
             np.frombuffer(b"".join(row["vector"] for row in rows), dtype=FLOAT32_LE)
@@ -139,3 +108,14 @@ class EmbeddingRepository:
         track_ids.flags.writeable = False
         matrix.flags.writeable = False
         return Catalog(model_id, int(state["revision"]), track_ids, matrix)
+
+
+async def _stored_dim(
+    tx: Session, model_id: str, *, excluding_track: int | None = None
+) -> int | None:
+    """The vector length `model_id` stores (one vector is enough), or None if it has none."""
+    row = await tx.fetchone(
+        "SELECT dim FROM embeddings WHERE model_id = ? AND track_id IS NOT ? LIMIT 1",
+        (model_id, excluding_track),
+    )
+    return int(row["dim"]) if row is not None else None

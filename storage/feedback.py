@@ -1,10 +1,8 @@
 """Thumbs up/down on a query's results: one vote per user per query, the last one counts."""
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from storage.database import Database
+from storage.session import Connector
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,39 +18,23 @@ class Tally:
 class FeedbackRepository:
     """The `feedback` table."""
 
-    def __init__(self, db: "Database") -> None:
-        self._db = db
+    def __init__(self, connector: Connector) -> None:
+        self._sql = connector
 
     async def vote(self, query_id: int, user_id: int, vote: int) -> None:
         """Record +1 or -1 for the query; a second vote by the same user replaces the first."""
         if vote not in (1, -1):
             raise ValueError(f"a vote is +1 or -1, got {vote!r}")
-        await self._db.execute(
+        await self._sql.execute(
             """INSERT INTO feedback (query_id, user_id, vote) VALUES (?, ?, ?)
                ON CONFLICT (query_id, user_id)
                DO UPDATE SET vote = excluded.vote, at = excluded.at""",
             (query_id, user_id, vote),
         )
 
-    async def get(self, query_id: int, user_id: int) -> int | None:
-        """The user's vote on the query (+1/-1), or None."""
-        row = await self._db.fetchone(
-            "SELECT vote FROM feedback WHERE query_id = ? AND user_id = ?", (query_id, user_id)
-        )
-        return int(row["vote"]) if row else None
-
-    async def tally(self, query_id: int) -> Tally:
-        row = await self._db.fetchone_required(
-            """SELECT count(*) FILTER (WHERE vote = 1) AS up,
-                      count(*) FILTER (WHERE vote = -1) AS down
-               FROM feedback WHERE query_id = ?""",
-            (query_id,),
-        )
-        return Tally(int(row["up"]), int(row["down"]))
-
     async def tally_by_model(self) -> dict[str, Tally]:
         """Votes per model id over all queries: how each model's rankings are received."""
-        rows = await self._db.fetchall(
+        rows = await self._sql.fetchall(
             """SELECT q.model_id,
                       count(*) FILTER (WHERE f.vote = 1) AS up,
                       count(*) FILTER (WHERE f.vote = -1) AS down

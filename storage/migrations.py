@@ -106,6 +106,15 @@ MIGRATIONS: tuple[Migration, ...] = (
             ) WITHOUT ROWID""",
         ),
     ),
+    Migration(
+        "drop columns nothing reads: embeddings.tags and users.language",
+        (
+            # Neither column is indexed, in a trigger (embeddings_updated names its columns and
+            # not tags) or in another column's CHECK, so SQLite can drop them in place.
+            "ALTER TABLE embeddings DROP COLUMN tags",
+            "ALTER TABLE users DROP COLUMN language",
+        ),
+    ),
 )
 
 LATEST_VERSION = len(MIGRATIONS)

@@ -3,15 +3,12 @@
 import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 
 from storage.codecs import decode_ranking, encode_ranking, parse_timestamp
-
-if TYPE_CHECKING:
-    from storage.database import Database
+from storage.session import Connector
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,8 +72,8 @@ _CLAMPED = "max(0, min({expr}, length(track_ids) / 8))"
 class QueryRepository:
     """The `queries` table."""
 
-    def __init__(self, db: "Database") -> None:
-        self._db = db
+    def __init__(self, connector: Connector) -> None:
+        self._sql = connector
 
     async def save(
         self,
@@ -89,7 +86,7 @@ class QueryRepository:
     ) -> int:
         """Store a ranking ((n,) ids best first, (n,) scores; n ≤ 100 by convention); its id."""
         ids_blob, scores_blob = encode_ranking(track_ids, scores)
-        row = await self._db.fetchone_required(
+        row = await self._sql.fetchone_required(
             """INSERT INTO queries (user_id, input_kind, input_name, input_size, input_duration,
                                      model_id, track_ids, scores, elapsed)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -109,30 +106,20 @@ class QueryRepository:
         return int(row["id"])
 
     async def get(self, query_id: int) -> Query | None:
-        row = await self._db.fetchone(f"SELECT {_COLUMNS} FROM queries WHERE id = ?", (query_id,))
+        row = await self._sql.fetchone(f"SELECT {_COLUMNS} FROM queries WHERE id = ?", (query_id,))
         return _query(row) if row else None
 
     async def latest_for_user(self, user_id: int) -> Query | None:
         """The user's most recent query: what /top continues."""
-        row = await self._db.fetchone(
+        row = await self._sql.fetchone(
             f"SELECT {_COLUMNS} FROM queries WHERE user_id = ? ORDER BY id DESC LIMIT 1",
             (user_id,),
         )
         return _query(row) if row else None
 
-    async def advance(self, query_id: int, step: int) -> int | None:
-        """Move the paging position by `step` (clamped to [0, n]) atomically; the new position,
-        or None if there is no such query."""
-        row = await self._db.fetchone(
-            f"UPDATE queries SET position = {_CLAMPED.format(expr='position + ?')} "
-            "WHERE id = ? RETURNING position",
-            (step, query_id),
-        )
-        return int(row["position"]) if row else None
-
     async def set_position(self, query_id: int, position: int) -> int | None:
         """Jump to `position` (clamped to [0, n]); the new position, or None if no such query."""
-        row = await self._db.fetchone(
+        row = await self._sql.fetchone(
             f"UPDATE queries SET position = {_CLAMPED.format(expr='?')} "
             "WHERE id = ? RETURNING position",
             (position, query_id),

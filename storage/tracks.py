@@ -8,13 +8,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
 from storage.codecs import parse_timestamp
 from storage.errors import DuplicateTrackError
-
-if TYPE_CHECKING:
-    from storage.database import Database
+from storage.session import Connector
 
 
 class _Unset(Enum):
@@ -82,8 +80,8 @@ def normalize_sha256(sha256: str) -> str:
 class TrackRepository:
     """The `tracks` table."""
 
-    def __init__(self, db: "Database") -> None:
-        self._db = db
+    def __init__(self, connector: Connector) -> None:
+        self._sql = connector
 
     async def add(
         self,
@@ -99,7 +97,7 @@ class TrackRepository:
     ) -> int:
         """Insert a track and return its id; DuplicateTrackError if its hash is known."""
         digest = normalize_sha256(sha256)
-        async with self._db.transaction() as tx:
+        async with self._sql.transaction() as tx:
             existing = await tx.fetchone("SELECT id FROM tracks WHERE sha256 = ?", (digest,))
             if existing is not None:
                 raise DuplicateTrackError(digest, existing["id"])
@@ -121,11 +119,11 @@ class TrackRepository:
         return int(row["id"])
 
     async def get(self, track_id: int) -> Track | None:
-        row = await self._db.fetchone(f"SELECT {_COLUMNS} FROM tracks WHERE id = ?", (track_id,))
+        row = await self._sql.fetchone(f"SELECT {_COLUMNS} FROM tracks WHERE id = ?", (track_id,))
         return _track(row) if row else None
 
     async def find_by_sha256(self, sha256: str) -> Track | None:
-        row = await self._db.fetchone(
+        row = await self._sql.fetchone(
             f"SELECT {_COLUMNS} FROM tracks WHERE sha256 = ?", (normalize_sha256(sha256),)
         )
         return _track(row) if row else None
@@ -136,7 +134,7 @@ class TrackRepository:
         if not ids:
             return []
         # One JSON parameter instead of one per id: no limit on the number of ids.
-        rows = await self._db.fetchall(
+        rows = await self._sql.fetchall(
             f"SELECT {_COLUMNS} FROM tracks WHERE id IN (SELECT value FROM json_each(?))",
             (json.dumps(ids),),
         )
@@ -169,25 +167,21 @@ class TrackRepository:
         if not changes:
             return await self.get(track_id) is not None
         assignments = ", ".join(f"{name} = ?" for name in changes)
-        changed = await self._db.execute(
+        changed = await self._sql.execute(
             f"UPDATE tracks SET {assignments} WHERE id = ?", (*changes.values(), track_id)
         )
         return changed > 0
 
     async def list(self, limit: int = 50, offset: int = 0) -> builtins.list[Track]:
         """A page of the catalog in import order."""
-        rows = await self._db.fetchall(
+        rows = await self._sql.fetchall(
             f"SELECT {_COLUMNS} FROM tracks ORDER BY id LIMIT ? OFFSET ?", (limit, offset)
         )
         return [_track(row) for row in rows]
 
-    async def count(self) -> int:
-        row = await self._db.fetchone_required("SELECT count(*) AS n FROM tracks")
-        return int(row["n"])
-
     async def stats(self) -> CatalogStats:
-        """Catalog figures for the admin's /stats and the CLI, from one snapshot."""
-        async with self._db.transaction(write=False) as tx:
+        """Catalog figures for `python -m bot catalog stats`, from one snapshot."""
+        async with self._sql.transaction(write=False) as tx:
             totals = await tx.fetchone_required(
                 """SELECT count(*) AS tracks,
                           coalesce(sum(duration), 0.0) AS total_duration,
@@ -209,4 +203,4 @@ class TrackRepository:
 
     async def remove(self, track_id: int) -> bool:
         """Delete a track and (by cascade) its embeddings; False if there was none."""
-        return await self._db.execute("DELETE FROM tracks WHERE id = ?", (track_id,)) > 0
+        return await self._sql.execute("DELETE FROM tracks WHERE id = ?", (track_id,)) > 0

@@ -7,12 +7,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING
 
 from storage.codecs import parse_timestamp
-
-if TYPE_CHECKING:
-    from storage.database import Database
+from storage.session import Connector
 
 
 class Role(StrEnum):
@@ -28,14 +25,13 @@ class User:
     whitelisted: bool
     added_by: int | None  # the admin who allowed them; None for admins from the configuration
     added_at: datetime
-    language: str | None  # an interface language code the user picked, e.g. "ru"
 
     @property
     def is_admin(self) -> bool:
         return self.role is Role.ADMIN
 
 
-_COLUMNS = "telegram_id, username, role, whitelisted, added_by, added_at, language"
+_COLUMNS = "telegram_id, username, role, whitelisted, added_by, added_at"
 
 
 def _user(row: sqlite3.Row) -> User:
@@ -46,32 +42,25 @@ def _user(row: sqlite3.Row) -> User:
         whitelisted=bool(row["whitelisted"]),
         added_by=row["added_by"],
         added_at=parse_timestamp(row["added_at"]),
-        language=row["language"],
     )
 
 
 class UserRepository:
-    """The `users` table: the access whitelist, roles and language choices."""
+    """The `users` table: the access whitelist and roles."""
 
-    def __init__(self, db: "Database") -> None:
-        self._db = db
-
-    async def get(self, telegram_id: int) -> User | None:
-        row = await self._db.fetchone(
-            f"SELECT {_COLUMNS} FROM users WHERE telegram_id = ?", (telegram_id,)
-        )
-        return _user(row) if row else None
+    def __init__(self, connector: Connector) -> None:
+        self._sql = connector
 
     async def is_whitelisted(self, telegram_id: int) -> bool:
         """The access gate's question; one indexed lookup per update."""
-        row = await self._db.fetchone(
+        row = await self._sql.fetchone(
             "SELECT whitelisted FROM users WHERE telegram_id = ?", (telegram_id,)
         )
         return bool(row and row["whitelisted"])
 
     async def allow(self, telegram_id: int, by: int | None, *, username: str | None = None) -> User:
         """Whitelist a user (creating the row); who and when is kept from the first grant."""
-        row = await self._db.fetchone_required(
+        row = await self._sql.fetchone_required(
             f"""INSERT INTO users (telegram_id, username, whitelisted, added_by)
                 VALUES (?, ?, 1, ?)
                 ON CONFLICT (telegram_id) DO UPDATE SET
@@ -89,7 +78,7 @@ class UserRepository:
     async def deny(self, telegram_id: int) -> bool:
         """Revoke a user's access; False if they had none. Admins come from the configuration
         and are not affected (remove them there)."""
-        changed = await self._db.execute(
+        changed = await self._sql.execute(
             "UPDATE users SET whitelisted = 0 "
             "WHERE telegram_id = ? AND role = 'user' AND whitelisted = 1",
             (telegram_id,),
@@ -98,19 +87,12 @@ class UserRepository:
 
     async def list(self, *, whitelisted_only: bool = True) -> builtins.list[User]:
         """Admins first, then users in the order they were added."""
-        rows = await self._db.fetchall(
+        rows = await self._sql.fetchall(
             f"SELECT {_COLUMNS} FROM users WHERE whitelisted = 1 OR NOT ? "
             "ORDER BY role = 'user', added_at, telegram_id",
             (whitelisted_only,),
         )
         return [_user(row) for row in rows]
-
-    async def set_language(self, telegram_id: int, language: str | None) -> bool:
-        """Remember the user's interface language (None: follow Telegram's); False if unknown."""
-        changed = await self._db.execute(
-            "UPDATE users SET language = ? WHERE telegram_id = ?", (language, telegram_id)
-        )
-        return changed > 0
 
     async def ensure_admins(self, admin_ids: Iterable[int]) -> None:
         """Make the configured admins exactly the admin rows, whitelisted.
@@ -119,7 +101,7 @@ class UserRepository:
         admins become plain users and keep their whitelist flag (`deny` revokes access).
         """
         ids = sorted({int(telegram_id) for telegram_id in admin_ids})
-        async with self._db.transaction() as tx:
+        async with self._sql.transaction() as tx:
             await tx.execute(
                 "UPDATE users SET role = 'user' "
                 "WHERE role = 'admin' AND telegram_id NOT IN (SELECT value FROM json_each(?))",

@@ -222,7 +222,10 @@ async def test_feedback_buttons_store_the_vote(
     fake.push_update(fake.callback_query(user, message_id, like["callback_data"]))
     answered = await fake.wait_for_async("answerCallbackQuery", since=mark)
     assert answered[-1].params.get("text") == "Thanks for the feedback!"
-    assert await services_of(bot).database.feedback.get(query_id, user.id) == 1
+    vote = await services_of(bot).database.connector.fetchone(
+        "SELECT vote FROM feedback WHERE query_id = ? AND user_id = ?", (query_id, user.id)
+    )
+    assert vote is not None and vote["vote"] == 1
 
 
 async def test_a_stranger_is_refused_without_a_download_until_an_admin_allows_them(

@@ -13,7 +13,7 @@ AddTrack = Callable[..., Awaitable[int]]
 
 async def test_cache_reloads_only_after_a_change(db: Database, add_track: AddTrack) -> None:
     first = await add_track(vector=np.ones(4))
-    cache = CatalogCache(db, "m", dim=4)
+    cache = CatalogCache(db.embeddings, "m")
     catalog = await cache.get()
     assert catalog.track_ids.tolist() == [first] and catalog.dim == 4 and len(catalog) == 1
     assert await cache.get() is catalog
@@ -23,17 +23,14 @@ async def test_cache_reloads_only_after_a_change(db: Database, add_track: AddTra
     reloaded = await cache.get()
     assert reloaded.track_ids.tolist() == [first, second]
     assert reloaded.revision > catalog.revision and cache.loads == 2
-
-    cache.invalidate()
-    assert (await cache.get()).track_ids.tolist() == [first, second]
-    assert cache.loads == 3
+    assert await cache.get() is reloaded and cache.loads == 2
 
 
 async def test_cache_sees_changes_made_through_another_connection(
     db: Database, db_path: Path, add_track: AddTrack, rng: np.random.Generator
 ) -> None:
     await add_track(vector=rng.standard_normal(8))
-    cache = CatalogCache(db, "m")
+    cache = CatalogCache(db.embeddings, "m")
     assert len(await cache.get()) == 1
 
     async with Database(db_path) as other:  # e.g. the import CLI in another process
@@ -50,7 +47,7 @@ async def test_cache_sees_changes_made_through_another_connection(
 
 async def test_cached_matrix_holds_only_its_model(db: Database, add_track: AddTrack) -> None:
     shared = await add_track(vector=np.ones(3))
-    cache = CatalogCache(db, "m")
+    cache = CatalogCache(db.embeddings, "m")
     await db.embeddings.put(shared, "other", np.full(7, 5.0))
     await add_track(vector=np.full(7, 5.0), model_id="other")
     catalog = await cache.get()
@@ -58,9 +55,21 @@ async def test_cached_matrix_holds_only_its_model(db: Database, add_track: AddTr
     np.testing.assert_array_equal(catalog.matrix, np.ones((1, 3)))
 
 
-async def test_cache_checks_the_expected_dimension(db: Database, add_track: AddTrack) -> None:
+async def test_a_model_without_vectors_is_an_empty_catalog(
+    db: Database, add_track: AddTrack
+) -> None:
     await add_track(vector=np.ones(3))
-    with pytest.raises(DimensionMismatchError):
-        await CatalogCache(db, "m", dim=4).get()
-    empty = await CatalogCache(db, "unused", dim=4).get()
-    assert empty.matrix.shape == (0, 4)
+    empty = await CatalogCache(db.embeddings, "unused").get()
+    assert len(empty) == 0 and empty.matrix.shape == (0, 0) and empty.track_ids.dtype == np.int64
+
+
+async def test_inconsistent_stored_vectors_are_an_error(db: Database, add_track: AddTrack) -> None:
+    await add_track(vector=np.ones(3))
+    other = await add_track()
+    # Written around the repository, as a buggy tool or a manual edit could.
+    await db.connector.execute(
+        "INSERT INTO embeddings (track_id, model_id, dim, vector) VALUES (?, 'm', 4, ?)",
+        (other, np.ones(4, dtype="<f4").tobytes()),
+    )
+    with pytest.raises(DimensionMismatchError, match=r"\[3, 4\]"):
+        await CatalogCache(db.embeddings, "m").get()

@@ -1,5 +1,6 @@
 """Opening the file: pragmas, refusal of unusable files, transactions."""
 
+import ast
 import sqlite3
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from storage import (
 
 
 async def pragma(db: Database, name: str) -> object:
-    row = await db.fetchone(f"PRAGMA {name}")
+    row = await db.connector.fetchone(f"PRAGMA {name}")
     assert row is not None
     return row[0]
 
@@ -38,14 +39,14 @@ async def test_wal_persists_for_other_connections(db: Database, db_path: Path) -
 
 
 async def test_schema_has_the_expected_tables(db: Database) -> None:
-    rows = await db.fetchall("SELECT name FROM sqlite_master WHERE type = 'table'")
+    rows = await db.connector.fetchall("SELECT name FROM sqlite_master WHERE type = 'table'")
     names = {row["name"] for row in rows}
     assert {"users", "tracks", "embeddings", "queries", "feedback", "catalog_state"} <= names
 
 
 async def test_foreign_keys_are_enforced(db: Database) -> None:
     with pytest.raises(sqlite3.IntegrityError, match="FOREIGN KEY"):
-        await db.execute(
+        await db.connector.execute(
             "INSERT INTO embeddings (track_id, model_id, dim, vector) VALUES (999, 'm', 1, ?)",
             (b"\0\0\0\0",),
         )
@@ -71,7 +72,7 @@ async def test_newer_schema_is_refused(db_path: Path) -> None:
 async def test_use_before_open_and_double_open_are_errors(db_path: Path) -> None:
     db = Database(db_path)
     with pytest.raises(StorageError, match="not open"):
-        await db.tracks.count()
+        await db.tracks.list()
     await db.open()
     try:
         with pytest.raises(StorageError, match="already open"):
@@ -82,12 +83,23 @@ async def test_use_before_open_and_double_open_are_errors(db_path: Path) -> None
 
 
 async def test_transaction_commits_or_rolls_back(db: Database) -> None:
-    async with db.transaction() as tx:
+    async with db.connector.transaction() as tx:
         await tx.execute("INSERT INTO users (telegram_id) VALUES (1)")
     with pytest.raises(RuntimeError):
-        async with db.transaction() as tx:
+        async with db.connector.transaction() as tx:
             await tx.execute("INSERT INTO users (telegram_id) VALUES (2)")
             raise RuntimeError("abort")
-    rows = await db.fetchall("SELECT telegram_id FROM users ORDER BY 1")
+    rows = await db.connector.fetchall("SELECT telegram_id FROM users ORDER BY 1")
     assert [row[0] for row in rows] == [1]
-    assert not db.connection.in_transaction
+    assert not db.connector.connection.in_transaction
+
+
+def test_only_the_database_module_builds_on_the_database() -> None:
+    """The repositories and the cache depend on the connector, never on `Database` (no cycle)."""
+    package = Path(__file__).resolve().parents[2] / "storage"
+    importers = set()
+    for module in package.glob("*.py"):
+        for node in ast.walk(ast.parse(module.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module == "storage.database":
+                importers.add(module.name)
+    assert importers == {"__init__.py"}

@@ -1,4 +1,4 @@
-"""EmbeddingRepository: vectors per (track, model id), tags, the matrix, the revision."""
+"""EmbeddingRepository: vectors per (track, model id), the catalog, the revision, renames."""
 
 from collections.abc import Awaitable, Callable
 
@@ -20,26 +20,16 @@ async def test_vector_round_trip_is_little_endian_float32(
     assert await db.embeddings.has(track_id, "m")
     assert not await db.embeddings.has(track_id, "other")
 
-    stored = await db.embeddings.get(track_id, "m")
-    assert stored is not None and stored.dtype == np.float32 and stored.shape == (16,)
-    np.testing.assert_array_equal(stored, vector.astype(np.float32))
-    row = await db.fetchone("SELECT dim, vector FROM embeddings WHERE track_id = ?", (track_id,))
+    catalog = await db.embeddings.load_catalog("m")
+    assert catalog.track_ids.tolist() == [track_id]
+    assert catalog.matrix.dtype == np.float32 and catalog.matrix.shape == (1, 16)
+    np.testing.assert_array_equal(catalog.matrix[0], vector.astype(np.float32))
+    row = await db.connector.fetchone(
+        "SELECT dim, vector FROM embeddings WHERE track_id = ?", (track_id,)
+    )
     assert row is not None and row["dim"] == 16
     assert row["vector"] == vector.astype("<f4").tobytes()
-    assert await db.embeddings.get(track_id, "other") is None
-
-
-async def test_tags_are_kept_and_returned_most_probable_first(
-    db: Database, add_track: AddTrack
-) -> None:
-    track_id = await add_track()
-    await db.embeddings.put(track_id, "m", np.ones(4), {"rock": 0.2, "рок": 0.9, "jazz": 0.5})
-    tags = await db.embeddings.get_tags(track_id, "m")
-    assert tags is not None
-    assert list(tags.items()) == [("рок", 0.9), ("jazz", 0.5), ("rock", 0.2)]
-    await db.embeddings.put(track_id, "m", np.ones(4))  # replacing without tags drops them
-    assert await db.embeddings.get_tags(track_id, "m") is None
-    assert await db.embeddings.get_tags(track_id, "other") is None
+    assert len(await db.embeddings.load_catalog("other")) == 0
 
 
 @pytest.mark.parametrize(
@@ -51,8 +41,6 @@ async def test_malformed_vectors_are_refused(
     track_id = await add_track()
     with pytest.raises(ValueError):
         await db.embeddings.put(track_id, "m", vector)
-    with pytest.raises(ValueError):
-        await db.embeddings.put(track_id, "m", np.ones(3), {"bad": float("nan")})
     assert not await db.embeddings.has(track_id, "m")
 
 
@@ -63,25 +51,28 @@ async def test_one_model_id_has_one_dimension(db: Database, add_track: AddTrack)
         await db.embeddings.put(second, "m", np.ones(4))
     await db.embeddings.put(second, "other", np.ones(4))  # another model, another space
     await db.embeddings.put(first, "m", np.ones(8) * 2)  # replacing keeps the dimension
-    with pytest.raises(DimensionMismatchError, match="expected 4"):
-        await db.embeddings.load_matrix("m", dim=4)
+    catalog = await db.embeddings.load_catalog("m")
+    assert catalog.track_ids.tolist() == [first]
+    np.testing.assert_array_equal(catalog.matrix, np.full((1, 8), 2.0))
+    await db.embeddings.put(first, "m", np.ones(3))  # its only vector: the model may change
+    assert (await db.embeddings.load_catalog("m")).dim == 3
 
 
-async def test_load_matrix_rejects_inconsistent_stored_vectors(
+async def test_load_catalog_rejects_inconsistent_stored_vectors(
     db: Database, add_track: AddTrack
 ) -> None:
     await add_track(vector=np.ones(2))
     other = await add_track()
     # Written around the repository, as a buggy tool or a manual edit could.
-    await db.execute(
+    await db.connector.execute(
         "INSERT INTO embeddings (track_id, model_id, dim, vector) VALUES (?, 'm', 3, ?)",
         (other, np.ones(3, dtype="<f4").tobytes()),
     )
     with pytest.raises(DimensionMismatchError, match=r"\[2, 3\]"):
-        await db.embeddings.load_matrix("m")
+        await db.embeddings.load_catalog("m")
 
 
-async def test_matrix_rows_follow_track_ids_and_never_mix_models(
+async def test_catalog_rows_follow_track_ids_and_never_mix_models(
     db: Database, add_track: AddTrack, rng: np.random.Generator
 ) -> None:
     vectors_a: dict[int, np.ndarray] = {}
@@ -96,20 +87,21 @@ async def test_matrix_rows_follow_track_ids_and_never_mix_models(
             await db.embeddings.put(track_id, "model-b", vectors_b[track_id])
 
     for model_id, expected in (("model-a", vectors_a), ("model-b", vectors_b)):
-        ids, matrix = await db.embeddings.load_matrix(model_id)
+        catalog = await db.embeddings.load_catalog(model_id)
+        ids, matrix = catalog.track_ids, catalog.matrix
+        assert catalog.model_id == model_id
         assert ids.dtype == np.int64 and matrix.dtype == np.float32
         assert ids.tolist() == sorted(expected)
         assert matrix.shape == (len(expected), len(next(iter(expected.values()))))
         np.testing.assert_array_equal(matrix, np.stack([expected[i] for i in ids.tolist()]))
         assert not matrix.flags.writeable and not ids.flags.writeable
-    assert await db.embeddings.model_ids() == ["model-a", "model-b"]
 
 
-async def test_empty_model_gives_an_empty_matrix(db: Database) -> None:
-    ids, matrix = await db.embeddings.load_matrix("nothing")
-    assert ids.shape == (0,) and matrix.shape == (0, 0)
-    ids, matrix = await db.embeddings.load_matrix("nothing", dim=128)
-    assert ids.dtype == np.int64 and matrix.shape == (0, 128) and matrix.dtype == np.float32
+async def test_empty_model_gives_an_empty_catalog(db: Database) -> None:
+    catalog = await db.embeddings.load_catalog("nothing")
+    assert catalog.track_ids.shape == (0,) and catalog.track_ids.dtype == np.int64
+    assert catalog.matrix.shape == (0, 0) and catalog.matrix.dtype == np.float32
+    assert catalog.revision == await db.embeddings.revision()
 
 
 async def test_removing_a_track_cascades_to_its_embeddings(
@@ -117,13 +109,12 @@ async def test_removing_a_track_cascades_to_its_embeddings(
 ) -> None:
     keep = await add_track(vector=np.ones(4))
     gone = await add_track(vector=np.zeros(4))
-    await db.embeddings.put(gone, "other", np.ones(2), {"pop": 0.5})
+    await db.embeddings.put(gone, "other", np.ones(2))
     assert await db.tracks.remove(gone)
     assert not await db.embeddings.has(gone, "m") and not await db.embeddings.has(gone, "other")
-    row = await db.fetchone("SELECT count(*) FROM embeddings WHERE track_id = ?", (gone,))
+    row = await db.connector.fetchone("SELECT count(*) FROM embeddings WHERE track_id = ?", (gone,))
     assert row is not None and row[0] == 0
-    ids, _ = await db.embeddings.load_matrix("m")
-    assert ids.tolist() == [keep]
+    assert (await db.embeddings.load_catalog("m")).track_ids.tolist() == [keep]
 
 
 async def test_revision_moves_with_every_vector_change_only(
@@ -141,9 +132,44 @@ async def test_revision_moves_with_every_vector_change_only(
     assert await changed()
     await db.embeddings.put(track_id, "m", np.ones(4) * 2)
     assert await changed()
-    await db.execute("UPDATE embeddings SET tags = '{}' WHERE track_id = ?", (track_id,))
-    assert not await changed()  # tags are not part of the matrix
     await db.tracks.update_metadata(track_id, title="Renamed")
+    assert not await changed()
+    await db.embeddings.rename_model("m", "m2")
+    assert await changed()
+    await db.embeddings.rename_model("nothing", "m3")
     assert not await changed()
     await db.tracks.remove(track_id)
     assert await changed()
+
+
+async def test_rename_model_moves_vectors_and_keeps_those_already_there(
+    db: Database, add_track: AddTrack
+) -> None:
+    only_old = await add_track(vector=np.full(4, 1.0), model_id="msd-vgg/pool5")
+    both = await add_track(vector=np.full(4, 2.0), model_id="msd-vgg/pool5")
+    await db.embeddings.put(both, "msd_vgg/pool5", np.full(4, 3.0))
+    unrelated = await add_track(vector=np.full(6, 4.0), model_id="other")
+    cache_revision = await db.embeddings.revision()
+
+    assert await db.embeddings.rename_model("msd-vgg/pool5", "msd_vgg/pool5") == 1
+
+    assert len(await db.embeddings.load_catalog("msd-vgg/pool5")) == 0
+    renamed = await db.embeddings.load_catalog("msd_vgg/pool5")
+    assert renamed.track_ids.tolist() == [only_old, both]
+    np.testing.assert_array_equal(renamed.matrix[:, 0], [1.0, 3.0])  # `both` kept its new one
+    assert renamed.revision > cache_revision
+    assert (await db.embeddings.load_catalog("other")).track_ids.tolist() == [unrelated]
+    assert await db.embeddings.rename_model("msd-vgg/pool5", "msd_vgg/pool5") == 0
+    assert await db.embeddings.rename_model("other", "other") == 0
+
+
+async def test_rename_model_refuses_to_mix_vector_lengths(
+    db: Database, add_track: AddTrack
+) -> None:
+    old = await add_track(vector=np.ones(4), model_id="old")
+    await add_track(vector=np.ones(8), model_id="new")
+    revision = await db.embeddings.revision()
+    with pytest.raises(DimensionMismatchError, match="4-d"):
+        await db.embeddings.rename_model("old", "new")
+    assert (await db.embeddings.load_catalog("old")).track_ids.tolist() == [old]  # untouched
+    assert await db.embeddings.revision() == revision

@@ -9,7 +9,7 @@ import aiosqlite
 import numpy as np
 import pytest
 
-from storage import LATEST_VERSION, MIGRATIONS, Database, Migration, migrate
+from storage import LATEST_VERSION, MIGRATIONS, Database, Migration, Tally, migrate
 from storage.codecs import encode_ranking, encode_vector
 
 Seed = Callable[[aiosqlite.Connection], Awaitable[None]]
@@ -21,13 +21,15 @@ SHA = hashlib.sha256(b"a song").hexdigest()
 
 async def seed_v1(conn: aiosqlite.Connection) -> None:
     await conn.execute(
-        "INSERT INTO users (telegram_id, username, role, whitelisted) VALUES (7, 'ann', 'user', 1)"
+        "INSERT INTO users (telegram_id, username, role, whitelisted, language) "
+        "VALUES (7, 'ann', 'user', 1, 'ru')"
     )
     await conn.execute(
         "INSERT INTO tracks (id, sha256, title, artist) VALUES (1, ?, 'Song', 'Band')", (SHA,)
     )
     await conn.execute(
-        "INSERT INTO embeddings (track_id, model_id, dim, vector) VALUES (1, 'm', 4, ?)",
+        "INSERT INTO embeddings (track_id, model_id, dim, vector, tags) "
+        """VALUES (1, 'm', 4, ?, '{"rock": 0.9}')""",
         (encode_vector(VECTOR),),
     )
 
@@ -36,9 +38,9 @@ async def check_v1(db: Database) -> None:
     assert await db.users.is_whitelisted(7)
     track = await db.tracks.get(1)
     assert track is not None and (track.title, track.artist) == ("Song", "Band")
-    ids, matrix = await db.embeddings.load_matrix("m")
-    assert ids.tolist() == [1]
-    np.testing.assert_array_equal(matrix[0], VECTOR)
+    catalog = await db.embeddings.load_catalog("m")
+    assert catalog.track_ids.tolist() == [1]
+    np.testing.assert_array_equal(catalog.matrix[0], VECTOR)
 
 
 async def seed_v2(conn: aiosqlite.Connection) -> None:
@@ -54,26 +56,44 @@ async def seed_v2(conn: aiosqlite.Connection) -> None:
 async def check_v2(db: Database) -> None:
     query = await db.queries.get(1)
     assert query is not None and query.track_ids.tolist() == [1]
-    assert await db.feedback.get(1, 7) == -1
+    assert await db.feedback.tally_by_model() == {"m": Tally(up=0, down=1)}
+
+
+async def seed_v3(conn: aiosqlite.Connection) -> None:
+    await conn.execute("INSERT INTO users (telegram_id, whitelisted) VALUES (8, 1)")
+    await conn.execute(
+        "INSERT INTO embeddings (track_id, model_id, dim, vector) VALUES (1, 'n', 4, ?)",
+        (encode_vector(VECTOR * 2),),
+    )
+
+
+async def check_v3(db: Database) -> None:
+    assert await db.users.is_whitelisted(8)
+    catalog = await db.embeddings.load_catalog("n")
+    np.testing.assert_array_equal(catalog.matrix, [VECTOR * 2])
 
 
 # Data a file at each version can hold, and how to see it survived. A new migration adds an entry.
-DATA: dict[int, tuple[Seed, Check]] = {1: (seed_v1, check_v1), 2: (seed_v2, check_v2)}
+DATA: dict[int, tuple[Seed, Check]] = {
+    1: (seed_v1, check_v1),
+    2: (seed_v2, check_v2),
+    3: (seed_v3, check_v3),
+}
 
 
 async def build(path: Path, version: int) -> None:
-    """A file at `version`: the first `version` migration steps, plus the data of each."""
+    """A file at `version`: the first `version` migration steps, each followed by its data."""
     path.parent.mkdir(parents=True, exist_ok=True)
     async with aiosqlite.connect(path, isolation_level=None) as conn:
         await conn.execute("PRAGMA foreign_keys = ON")
-        assert await migrate(conn, MIGRATIONS[:version]) == version
-        for step in range(1, version + 1):
+        for step in range(1, version + 1):  # each version's data, written in its schema
+            assert await migrate(conn, MIGRATIONS[:step]) == step
             seed, _ = DATA[step]
             await seed(conn)
 
 
 async def schema(db: Database) -> list[tuple[str, str, str]]:
-    rows = await db.fetchall(
+    rows = await db.connector.fetchall(
         "SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY type, name"
     )
     return [(row[0], row[1], row[2]) for row in rows]
@@ -97,12 +117,33 @@ async def test_open_upgrades_a_file_at_each_version(tmp_path: Path, version: int
         assert await schema(fresh) == upgraded  # the upgrade path ends where a new file starts
 
 
+async def columns(db: Database, table: str) -> list[str]:
+    return [row["name"] for row in await db.connector.fetchall(f"PRAGMA table_info({table})")]
+
+
+@pytest.mark.parametrize("version", [0, 2])
+async def test_columns_nothing_reads_are_dropped(tmp_path: Path, version: int) -> None:
+    path = tmp_path / "db.sqlite3"
+    await build(path, version)
+    async with Database(path) as db:
+        assert "tags" not in await columns(db, "embeddings")
+        assert "language" not in await columns(db, "users")
+        assert await columns(db, "users") == [
+            "telegram_id",
+            "username",
+            "role",
+            "whitelisted",
+            "added_by",
+            "added_at",
+        ]
+
+
 async def test_empty_file_is_migrated_to_the_latest_version(tmp_path: Path) -> None:
     path = tmp_path / "empty.sqlite3"
     path.touch()
     async with Database(path) as db:
         assert await db.schema_version() == LATEST_VERSION
-        assert await db.tracks.count() == 0
+        assert (await db.tracks.stats()).tracks == 0
         assert await db.embeddings.revision() == 0
 
 

@@ -45,15 +45,12 @@ async def test_latest_for_user(db: Database) -> None:
 
 async def test_paging_position_is_clamped_to_the_ranking(db: Database) -> None:
     query_id = await save(db, n=25)
-    assert await db.queries.advance(query_id, 10) == 10
-    assert await db.queries.advance(query_id, 10) == 20
-    assert await db.queries.advance(query_id, 10) == 25
-    assert await db.queries.advance(query_id, -100) == 0
+    assert await db.queries.set_position(query_id, 10) == 10
+    assert await db.queries.set_position(query_id, -5) == 0
     assert await db.queries.set_position(query_id, 15) == 15
     assert await db.queries.set_position(query_id, 500) == 25
     query = await db.queries.get(query_id)
     assert query is not None and query.position == 25
-    assert await db.queries.advance(query_id + 1, 10) is None
     assert await db.queries.set_position(query_id + 1, 0) is None
 
 

@@ -1,15 +1,18 @@
-"""UserRepository: the whitelist, roles from the configuration, language choices."""
+"""UserRepository: the whitelist and roles from the configuration."""
 
-import pytest
+from storage import Database, Role, User
 
-from storage import Database, Role
+
+async def user(db: Database, telegram_id: int) -> User | None:
+    """The user's row, as `users list` sees it."""
+    everyone = await db.users.list(whitelisted_only=False)
+    return next((u for u in everyone if u.telegram_id == telegram_id), None)
 
 
 async def test_unknown_user(db: Database) -> None:
-    assert await db.users.get(1) is None
     assert not await db.users.is_whitelisted(1)
     assert not await db.users.deny(1)
-    assert not await db.users.set_language(1, "en")
+    assert await user(db, 1) is None
 
 
 async def test_allow_deny_and_allow_again(db: Database) -> None:
@@ -39,14 +42,14 @@ async def test_ensure_admins_follows_the_configuration(db: Database) -> None:
     await db.users.allow(5, by=None)
     await db.users.ensure_admins([1, 2, 5])
     for admin_id in (1, 2, 5):
-        admin = await db.users.get(admin_id)
+        admin = await user(db, admin_id)
         assert admin is not None and admin.is_admin and admin.whitelisted
 
     assert not await db.users.deny(1)  # admins are managed in the configuration only
     assert await db.users.is_whitelisted(1)
 
     await db.users.ensure_admins([2])
-    former = await db.users.get(1)
+    former = await user(db, 1)
     assert former is not None and former.role is Role.USER and former.whitelisted
     assert {u.telegram_id for u in await db.users.list() if u.is_admin} == {2}
 
@@ -59,11 +62,3 @@ async def test_list_puts_admins_first_and_can_include_denied(db: Database) -> No
     assert [u.telegram_id for u in await db.users.list()] == [99, 10, 30]
     everyone = await db.users.list(whitelisted_only=False)
     assert [u.telegram_id for u in everyone] == [99, 10, 20, 30]
-
-
-@pytest.mark.parametrize("language", ["ru", "en", None])
-async def test_set_language(db: Database, language: str | None) -> None:
-    await db.users.allow(7, by=1)
-    assert await db.users.set_language(7, language)
-    user = await db.users.get(7)
-    assert user is not None and user.language == language
