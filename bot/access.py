@@ -4,16 +4,15 @@ import logging
 from html import escape
 
 from telegram import Update
-from telegram.constants import ParseMode
-from telegram.ext import ApplicationHandlerStop, ContextTypes
+from telegram.ext import ApplicationHandlerStop
 
-from bot.services import services
+from bot.context import BotContext
 from bot.texts import texts_for
 
 log = logging.getLogger(__name__)
 
 
-async def gate(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def gate(update: Update, context: BotContext) -> None:
     """Handler group -1: stop every update of a user who is neither admin nor whitelisted.
 
     Runs before any other handler, so a stranger's file is never downloaded or analysed;
@@ -22,8 +21,10 @@ async def gate(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     user = update.effective_user
     if user is None:  # channel posts, polls and other updates without a person: ignored
         raise ApplicationHandlerStop
-    found = services(context)
-    if user.id in found.settings.admin_ids or await found.database.users.is_whitelisted(user.id):
+    resources = context.resources
+    if user.id in resources.settings.admin_ids or await resources.database.users.is_whitelisted(
+        user.id
+    ):
         return
     log.info("refused user=%s update=%s", user.id, update.update_id)
     texts = texts_for(user.language_code)
@@ -32,69 +33,67 @@ async def gate(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         plain = refusal.replace("<code>", "").replace("</code>", "")
         await update.callback_query.answer(plain, show_alert=True)
     elif update.effective_chat is not None:
-        await context.bot.send_message(update.effective_chat.id, refusal, parse_mode=ParseMode.HTML)
+        await context.bot.send_message(update.effective_chat.id, refusal)
     raise ApplicationHandlerStop
 
 
-def _is_admin(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
+def _is_admin(update: Update, context: BotContext) -> bool:
     user = update.effective_user
-    return user is not None and user.id in services(context).settings.admin_ids
+    return user is not None and user.id in context.resources.settings.admin_ids
 
 
-async def _admin_target(
-    update: Update, context: ContextTypes.DEFAULT_TYPE, usage: str
-) -> int | None:
+async def _admin_target(update: Update, context: BotContext, usage: str) -> int | None:
     """The ID argument of an admin command; None after telling a non-admin or a typo why."""
     message, texts = update.effective_message, texts_for(update.effective_user.language_code)
     if not _is_admin(update, context):
-        await message.reply_html(texts.not_allowed)
+        await message.reply_text(texts.not_allowed)
         return None
     args = context.args or []
     if len(args) != 1 or not args[0].lstrip("-").isdigit():
-        await message.reply_html(usage)
+        await message.reply_text(usage)
         return None
     return int(args[0])
 
 
-async def allow(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def allow(update: Update, context: BotContext) -> None:
     """/allow ID — admins only."""
     texts = texts_for(update.effective_user.language_code)
     target = await _admin_target(update, context, texts.allow_usage)
     if target is None:
         return
-    await services(context).database.users.allow(target, update.effective_user.id)
+    await context.resources.database.users.allow(target, update.effective_user.id)
     log.info("allowed user=%s by=%s", target, update.effective_user.id)
-    await update.effective_message.reply_html(texts.allowed.format(user_id=target))
+    await update.effective_message.reply_text(texts.allowed.format(user_id=target))
 
 
-async def deny(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def deny(update: Update, context: BotContext) -> None:
     """/deny ID — admins only; admins themselves are set by ADMIN_IDS."""
     texts = texts_for(update.effective_user.language_code)
     target = await _admin_target(update, context, texts.deny_usage)
     if target is None:
         return
-    if target in services(context).settings.admin_ids:
-        await update.effective_message.reply_html(texts.cannot_deny_admin)
+    if target in context.resources.settings.admin_ids:
+        await update.effective_message.reply_text(texts.cannot_deny_admin)
         return
-    removed = await services(context).database.users.deny(target)
+    removed = await context.resources.database.users.deny(target)
     log.info("denied user=%s by=%s removed=%s", target, update.effective_user.id, removed)
     reply = texts.denied if removed else texts.not_in_list
-    await update.effective_message.reply_html(reply.format(user_id=target))
+    await update.effective_message.reply_text(reply.format(user_id=target))
 
 
-async def list_users(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def list_users(update: Update, context: BotContext) -> None:
     """/users — admins only: the whitelist, admins first."""
     message, texts = update.effective_message, texts_for(update.effective_user.language_code)
     if not _is_admin(update, context):
-        await message.reply_html(texts.not_allowed)
+        await message.reply_text(texts.not_allowed)
         return
-    users = await services(context).database.users.list()
+    users = await context.resources.database.users.list()
     if not users:
-        await message.reply_html(texts.users_empty)
+        await message.reply_text(texts.users_empty)
         return
     lines = [texts.users_header.format(count=len(users))]
     for user in users:
         name = f" @{escape(user.username)}" if user.username else ""
         role = " (admin)" if user.is_admin else ""
         lines.append(f"<code>{user.telegram_id}</code>{name}{role}")
-    await message.reply_html("\n".join(lines))
+    await message.reply_text("\n".join(lines))

@@ -1,8 +1,8 @@
 """The composition root: builds the python-telegram-bot Application and wires core and storage.
 
-Services (database, embedding workers, catalog cache, the private download folder) are opened
-in post_init and closed in post_shutdown, so `python -m bot` and the tests start and stop the
-same way. Handler group -1 is the access gate; everything else sits behind it.
+Resources (database, embedding workers with the recommender, the private download folder) are
+opened in post_init and closed in post_shutdown, so `python -m bot` and the tests start and stop
+the same way. Handler group -1 is the access gate; everything else sits behind it.
 """
 
 import logging
@@ -10,13 +10,15 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from telegram import BotCommand, Update
+from telegram import BotCommand, LinkPreviewOptions, Update
+from telegram.constants import ParseMode
 from telegram.ext import (
     AIORateLimiter,
-    Application,
     ApplicationBuilder,
     CallbackQueryHandler,
     CommandHandler,
+    ContextTypes,
+    Defaults,
     MessageHandler,
     TypeHandler,
     filters,
@@ -24,9 +26,10 @@ from telegram.ext import (
 
 from bot import access, handlers
 from bot.config import BotSettings
-from bot.services import Services
-from core.service import EmbeddingService
-from storage import CatalogCache, Database
+from bot.context import BotApplication, BotContext, BotData, Resources
+from bot.recommender import Recommender, adopt_previous_vectors
+from core.embedding_service import EmbeddingService
+from storage import Database
 
 log = logging.getLogger(__name__)
 
@@ -38,49 +41,47 @@ COMMANDS = {
 }
 
 
-async def open_services(application: Application) -> None:
-    """post_init: database, admins, embedding workers, catalog cache, download folder."""
-    settings: BotSettings = application.bot_data["settings"]
+async def open_resources(application: BotApplication) -> None:
+    """post_init: database, admins, embedding workers, recommender, download folder."""
+    settings = application.bot_data.settings
+    assert settings is not None, "build_application stores the settings"
     database = await Database(settings.database_path).open()
     try:
         await database.users.ensure_admins(settings.admin_ids)
+        adopted = await adopt_previous_vectors(database, settings.model)
         embedder = EmbeddingService(settings.model, settings.workers)
         await embedder.start()
     except BaseException:
         await database.close()
         raise
+    recommender = Recommender(database, embedder, settings.model)
     downloads = Path(tempfile.mkdtemp(prefix="soundalike-"))  # mode 0700
-    application.bot_data["services"] = Services(
-        settings=settings,
-        database=database,
-        embedder=embedder,
-        catalog=CatalogCache(database.embeddings, embedder.model_id),
-        downloads=downloads,
-    )
+    application.bot_data.resources = Resources(settings, database, recommender, downloads)
     for language, commands in COMMANDS.items():
         await application.bot.set_my_commands(commands, language_code=language)
     await application.bot.set_my_commands(COMMANDS["en"])
     log.info(
-        "started model=%s workers=%d catalog=%d tracks admins=%d",
+        "started model=%s workers=%d catalog=%d tracks adopted=%d admins=%d",
         embedder.model_id,
         embedder.workers,
-        len(await application.bot_data["services"].catalog.get()),
+        len(await recommender.catalog.get()),
+        adopted,
         len(settings.admin_ids),
     )
 
 
-async def close_services(application: Application) -> None:
+async def close_resources(application: BotApplication) -> None:
     """post_shutdown: stop the workers, close the database, remove temp files."""
-    found: Services | None = application.bot_data.pop("services", None)
-    if found is None:
+    resources, application.bot_data.resources = application.bot_data.resources, None
+    if resources is None:
         return
-    await found.embedder.close()
-    await found.database.close()
-    shutil.rmtree(found.downloads, ignore_errors=True)
+    await resources.recommender.embedder.close()
+    await resources.database.close()
+    shutil.rmtree(resources.downloads, ignore_errors=True)
     log.info("stopped")
 
 
-def build_application(settings: BotSettings) -> Application:
+def build_application(settings: BotSettings) -> BotApplication:
     """The bot, ready for run_polling (or start/stop in tests)."""
     application = (
         ApplicationBuilder()
@@ -88,13 +89,21 @@ def build_application(settings: BotSettings) -> Application:
         .base_url(f"{settings.api_url}/bot")
         .base_file_url(f"{settings.api_url}/file/bot")
         .local_mode(settings.local_mode)
+        .context_types(ContextTypes(context=BotContext, bot_data=BotData))
+        # every text is HTML (bot/texts.py); result lists hold many links, none worth a preview
+        .defaults(
+            Defaults(
+                parse_mode=ParseMode.HTML,
+                link_preview_options=LinkPreviewOptions(is_disabled=True),
+            )
+        )
         .rate_limiter(AIORateLimiter(max_retries=RATE_LIMIT_RETRIES))
         .concurrent_updates(True)  # many users at once; UserQueues keeps each user in order
-        .post_init(open_services)
-        .post_shutdown(close_services)
+        .post_init(open_resources)
+        .post_shutdown(close_resources)
         .build()
     )
-    application.bot_data["settings"] = settings
+    application.bot_data.settings = settings
     application.add_handler(TypeHandler(Update, access.gate), group=-1)
     application.add_handlers(
         [

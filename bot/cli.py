@@ -8,6 +8,7 @@ traceback. Settings (DATABASE_PATH, MODEL, WORKERS) come from the environment or
 import argparse
 import asyncio
 import json
+import os
 import signal
 import sys
 import time
@@ -17,6 +18,7 @@ from typing import Any
 
 from bot.config import ConfigError, Settings, load_bot_settings, load_settings
 from bot.evaluate import add_eval_parser
+from bot.links import display_name, track_url
 from bot.metadata import MetadataFileError, read_metadata_csv
 from core.errors import AudioError, ModelFileError
 from core.models import parse_model_spec
@@ -59,7 +61,8 @@ def embed_command(arguments: argparse.Namespace, settings: Settings) -> int:
 async def import_command(arguments: argparse.Namespace, settings: Settings) -> int:
     """Index files and folders into the catalog, with a progress bar and a final summary."""
     from bot.importer import Importer
-    from core.service import EmbeddingService
+    from bot.recommender import adopt_previous_vectors
+    from core.embedding_service import EmbeddingService
 
     table = read_metadata_csv(arguments.meta) if arguments.meta else None
     for problem in table.problems if table else []:
@@ -69,6 +72,7 @@ async def import_command(arguments: argparse.Namespace, settings: Settings) -> i
         Database(settings.database_path) as database,
         EmbeddingService(settings.model, workers) as service,
     ):
+        await adopt_previous_vectors(database, settings.model)
         print(
             f"importing into {settings.database_path} with {service.model_id}, "
             f"{service.workers} worker(s)",
@@ -86,8 +90,6 @@ async def import_command(arguments: argparse.Namespace, settings: Settings) -> i
 
 
 def track_json(track: Track) -> dict[str, object]:
-    from bot.recommender import track_url
-
     return {
         "track_id": track.id,
         "artist": track.artist,
@@ -98,38 +100,35 @@ def track_json(track: Track) -> dict[str, object]:
 
 async def recommend_command(arguments: argparse.Namespace, settings: Settings) -> int:
     """The ranked list the bot would send for FILE, printed (or as JSON)."""
-    from bot.recommender import EmptyCatalogError, display_name, page, recommend, track_url
-    from core.service import EmbeddingService
-    from storage import CatalogCache
+    from bot.recommender import EmptyCatalogError, Recommender, adopt_previous_vectors
+    from core.embedding_service import EmbeddingService
 
     async with (
         Database(settings.database_path) as database,
         EmbeddingService(settings.model, workers=1) as service,
     ):
-        started = time.perf_counter()
+        await adopt_previous_vectors(database, settings.model)
+        recommender = Recommender(database, service, settings.model)
         try:
-            embedding = await service.embed(arguments.file)
-            found = await recommend(
-                database, CatalogCache(database.embeddings, service.model_id), embedding, settings.model
-            )
+            answer = await recommender.answer(arguments.file)
         except AudioError as error:
             print(f"{arguments.file}: {error.reason}", file=sys.stderr)
             return EXIT_FAILURES
         except EmptyCatalogError as error:
             print(f"{error}; add some with: python -m bot import FOLDER", file=sys.stderr)
             return EXIT_FAILURES
-        seconds = time.perf_counter() - started
-        items = await page(database, found.track_ids, found.scores, 0, arguments.top)
+        items = await recommender.page(answer.track_ids, answer.scores, 0, arguments.top)
 
+    tags = answer.embedding.top_tags(3)
+    own = answer.in_catalog
     if arguments.json:
-        own = found.in_catalog
         print(
             json.dumps(
                 {
                     "file": str(arguments.file),
-                    "model": found.model_id,
-                    "seconds": round(seconds, 3),
-                    "tags": dict(embedding.top_tags(3)),
+                    "model": answer.embedding.model_id,
+                    "seconds": round(answer.seconds, 3),
+                    "tags": dict(tags),
                     "in_catalog": track_json(own) if own else None,
                     "results": [
                         {
@@ -145,9 +144,8 @@ async def recommend_command(arguments: argparse.Namespace, settings: Settings) -
             )
         )
         return 0
-    print(f"{arguments.file}: {format_tags(embedding.top_tags(3))} ({seconds:.2f} s)")
-    if found.in_catalog:
-        own = found.in_catalog
+    print(f"{arguments.file}: {format_tags(tags)} ({answer.seconds:.2f} s)")
+    if own:
         print(f"already in the catalog: {display_name(own)} (#{own.id})  {track_url(own)}")
     for item in items:
         print(f"{item.position:3d}. {display_name(item.track)}  {item.percent}%  {item.url}")
@@ -156,8 +154,6 @@ async def recommend_command(arguments: argparse.Namespace, settings: Settings) -
 
 async def catalog_command(arguments: argparse.Namespace, settings: Settings) -> int:
     """`catalog list`, `catalog stats`, `catalog remove ID`."""
-    from bot.recommender import display_name, track_url
-
     async with Database(settings.database_path) as database:
         if arguments.action == "list":
             for track in await database.tracks.list(arguments.limit, arguments.offset):
@@ -228,6 +224,12 @@ def build_parser() -> argparse.ArgumentParser:
         "the environment or .env).",
     )
     parser.set_defaults(handler=bot_command)
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="also show TensorFlow's start-up and log messages (hidden by default)",
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     embed = commands.add_parser("embed", help="print the top tags of audio files, with timings")
@@ -295,6 +297,8 @@ def _run_async(
 
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = build_parser().parse_args(argv)
+    if arguments.verbose:  # read by core.models.runtime, here and in the spawned workers
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0"
     try:
         settings = load_settings()
         if asyncio.iscoroutinefunction(arguments.handler):

@@ -13,14 +13,14 @@ from datetime import timedelta
 from html import escape
 from pathlib import Path
 
-from telegram import InlineKeyboardMarkup, Message, Update
-from telegram.constants import ChatAction, ParseMode
+from telegram import CallbackQuery, InlineKeyboardMarkup, Message, Update, User
+from telegram.constants import ChatAction
 from telegram.error import BadRequest, TelegramError
-from telegram.ext import ContextTypes
 
-from bot.recommender import EmptyCatalogError, page, recommend
+from bot.context import BotContext, Resources
+from bot.queues import MAX_WAITING_PER_USER
+from bot.recommender import EmptyCatalogError
 from bot.rendering import header_lines, result_keyboard, result_lines, split_messages
-from bot.services import MAX_WAITING_PER_USER, Services, services
 from bot.texts import Texts, texts_for
 from core.audio import AUDIO_SUFFIXES
 from core.constants import MIN_TRACK_SECONDS
@@ -117,194 +117,211 @@ def audio_error_text(error: AudioError, texts: Texts) -> str:
     return texts.failed
 
 
-async def help_command(update: Update, _: ContextTypes.DEFAULT_TYPE) -> None:
-    """/start and /help."""
-    texts = texts_for(update.effective_user.language_code)
-    await update.effective_message.reply_html(texts.help)
-
-
-async def on_track(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """An audio, voice or document message: check, queue, download, analyse, answer once."""
+def sender(update: Update) -> tuple[Message, User]:
+    """The message and its author; every handler here is registered for messages by people."""
     message, user = update.effective_message, update.effective_user
-    texts, found = texts_for(user.language_code), services(context)
+    if message is None or user is None:
+        raise TypeError(f"update {update.update_id} has no message from a person")
+    return message, user
+
+
+def pressed(update: Update) -> tuple[CallbackQuery, User, str]:
+    """A button press: the callback, who pressed it and its data."""
+    callback, user = update.callback_query, update.effective_user
+    if callback is None or user is None:
+        raise TypeError(f"update {update.update_id} is not a button press")
+    return callback, user, callback.data or ""
+
+
+async def help_command(update: Update, _: BotContext) -> None:
+    """/start and /help."""
+    message, user = sender(update)
+    await message.reply_text(texts_for(user.language_code).help)
+
+
+async def on_track(update: Update, context: BotContext) -> None:
+    """An audio, voice or document message: check, queue, download, analyse, answer once."""
+    message, user = sender(update)
+    texts, resources = texts_for(user.language_code), context.resources
     attachment = attachment_of(message)
     if attachment is None:
-        await message.reply_html(texts.not_audio_document)
+        await message.reply_text(texts.not_audio_document)
         return
-    limit_bytes = found.settings.max_file_mb * 1024 * 1024
+    limit_bytes = resources.settings.max_file_mb * 1024 * 1024
     if attachment.size is not None and attachment.size > limit_bytes:
         size_mb = f"{attachment.size / 1024 / 1024:.1f}"
-        limit_mb = found.settings.max_file_mb
-        await message.reply_html(texts.too_big.format(size=size_mb, limit=limit_mb))
+        await message.reply_text(
+            texts.too_big.format(size=size_mb, limit=resources.settings.max_file_mb)
+        )
         return
-    if found.queues.waiting(user.id) >= MAX_WAITING_PER_USER:
-        await message.reply_html(texts.queue_full.format(count=found.queues.waiting(user.id)))
+    queues = resources.queues
+    if queues.waiting(user.id) >= MAX_WAITING_PER_USER:
+        await message.reply_text(texts.queue_full.format(count=queues.waiting(user.id)))
         return
     name = escape(attachment.name)
-    queued = found.queues.busy(user.id)
-    status = await message.reply_html(
+    queued = queues.busy(user.id)
+    status = await message.reply_text(
         (texts.queued if queued else texts.analysing).format(name=name)
     )
-    async with found.queues.turn(user.id):
+    async with queues.turn(user.id):
         if queued:
-            await status.edit_text(texts.analysing.format(name=name), parse_mode=ParseMode.HTML)
+            await status.edit_text(texts.analysing.format(name=name))
         await context.bot.send_chat_action(message.chat_id, ChatAction.TYPING)
         try:
-            text, keyboard = await _analyse(context, found, texts, user.id, attachment, limit_bytes)
+            text, keyboard, shown = await _analyse(context, resources, texts, user.id, attachment)
         except Exception:  # the status message must not be left saying "Analysing…"
             log.exception("analysis failed user=%s kind=%s", user.id, attachment.kind)
-            text, keyboard = texts.failed, None
-        await status.edit_text(
-            text,
-            parse_mode=ParseMode.HTML,
-            reply_markup=keyboard,
-            disable_web_page_preview=True,
-        )
+            text, keyboard, shown = texts.failed, None, None
+        await status.edit_text(text, reply_markup=keyboard)
+        if shown is not None:  # the first page was delivered: /top continues after it
+            await resources.database.queries.set_position(*shown)
 
 
 async def _analyse(
-    context: ContextTypes.DEFAULT_TYPE,
-    found: Services,
+    context: BotContext,
+    resources: Resources,
     texts: Texts,
     user_id: int,
     attachment: Attachment,
-    limit_bytes: int,
-) -> tuple[str, InlineKeyboardMarkup | None]:
-    """The reply's text and keyboard for one track; the temp file never outlives the call."""
-    path = found.downloads / f"{uuid.uuid4().hex}{attachment.suffix}"
+) -> tuple[str, InlineKeyboardMarkup | None, tuple[int, int] | None]:
+    """The reply's text and keyboard for one track, and (query id, results shown) once there is
+    a list to page on; the temp file never outlives the call."""
+    limit_bytes = resources.settings.max_file_mb * 1024 * 1024
+    path = resources.downloads / f"{uuid.uuid4().hex}{attachment.suffix}"
+    recommender = resources.recommender
     started = time.monotonic()
     try:
         timeout = 30 + (attachment.size or limit_bytes) / DOWNLOAD_BYTES_PER_SECOND
         remote = await context.bot.get_file(attachment.file_id, read_timeout=timeout)
         if remote.file_size is not None and remote.file_size > limit_bytes:
             size_mb = f"{remote.file_size / 1024 / 1024:.1f}"
-            return texts.too_big.format(size=size_mb, limit=found.settings.max_file_mb), None
+            return (
+                texts.too_big.format(size=size_mb, limit=resources.settings.max_file_mb),
+                None,
+                None,
+            )
         await remote.download_to_drive(path, read_timeout=timeout, write_timeout=timeout)
         downloaded = time.monotonic()
-        embedding = await found.embedder.embed(path)
-        result = await recommend(found.database, found.catalog, embedding, found.settings.model)
+        answer = await recommender.answer(path, user_id=user_id, sent=attachment.sent)
     except BadRequest as error:
         if "too big" in error.message.lower():
-            limit = found.settings.max_file_mb
-            return texts.too_big.format(size=f"> {limit}", limit=limit), None
+            limit = resources.settings.max_file_mb
+            return texts.too_big.format(size=f"> {limit}", limit=limit), None, None
         raise
     except AudioError as error:
         log.info("unusable track user=%s kind=%s reason=%s", user_id, attachment.kind, error)
-        return audio_error_text(error, texts), None
+        return audio_error_text(error, texts), None, None
     except EmptyCatalogError:
-        return texts.empty_catalog, None
+        return texts.empty_catalog, None, None
     finally:
         path.unlink(missing_ok=True)
-    elapsed = time.monotonic() - started
-    query_id = await found.database.queries.save(
-        user_id, attachment.sent, result.model_id, result.track_ids, result.scores, elapsed
-    )
-    items = await page(found.database, result.track_ids, result.scores, 0, PAGE_SIZE)
-    position = await found.database.queries.set_position(query_id, PAGE_SIZE) or 0
+    assert answer.query_id is not None, "answers to a user are saved"
+    items = await recommender.page(answer.track_ids, answer.scores, 0, PAGE_SIZE)
     log.info(
         "answered user=%s kind=%s bytes=%s download=%.2fs analysis=%.2fs results=%d",
         user_id,
         attachment.kind,
         attachment.size,
         downloaded - started,
-        time.monotonic() - downloaded,
-        len(result.track_ids),
+        answer.seconds,
+        len(answer),
     )
-    tags = [tag for tag, _ in embedding.top_tags(3)]
-    header = header_lines(texts, attachment.name, tags, result.in_catalog)
+    tags = [tag for tag, _ in answer.embedding.top_tags(3)]
+    header = header_lines(texts, attachment.name, tags, answer.in_catalog)
     text = "\n".join([*header, *result_lines(items, texts)])
-    return text, result_keyboard(query_id, texts, more=position < len(result.track_ids))
+    more = len(answer) > PAGE_SIZE
+    return text, result_keyboard(answer.query_id, texts, more), (answer.query_id, PAGE_SIZE)
 
 
 async def _send_page(
-    update: Update, context: ContextTypes.DEFAULT_TYPE, query: Query, start: int, count: int
+    context: BotContext, chat_id: int, texts: Texts, query: Query, start: int, count: int
 ) -> None:
-    """Send results start+1 … start+count of `query` and move its paging position there."""
-    found, texts = services(context), texts_for(update.effective_user.language_code)
-    items = await page(found.database, query.track_ids, query.scores, start, count)
-    position = await found.database.queries.set_position(query.id, start + count) or 0
+    """Send results start+1 … start+count of `query`, then move its paging position there."""
+    resources = context.resources
+    items = await resources.recommender.page(query.track_ids, query.scores, start, count)
+    end = min(start + count, len(query))
     messages = split_messages([], result_lines(items, texts))
     for index, text in enumerate(messages):
         last = index == len(messages) - 1
         await context.bot.send_message(
-            update.effective_chat.id,
+            chat_id,
             text,
-            parse_mode=ParseMode.HTML,
-            disable_web_page_preview=True,
-            reply_markup=result_keyboard(query.id, texts, position < len(query)) if last else None,
+            reply_markup=result_keyboard(query.id, texts, end < len(query)) if last else None,
         )
+    await resources.database.queries.set_position(query.id, end)
 
 
-async def top_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def top_command(update: Update, context: BotContext) -> None:
     """/top: the next 10 results of the user's last track; /top N: its top N (1–50)."""
-    message, user = update.effective_message, update.effective_user
-    texts, found = texts_for(user.language_code), services(context)
+    message, user = sender(update)
+    texts, resources = texts_for(user.language_code), context.resources
     args = context.args or []
     wanted: int | None = None
     if args:
         if len(args) != 1 or not args[0].isdigit() or not 1 <= int(args[0]) <= TOP_MAX:
-            await message.reply_html(texts.top_usage)
+            await message.reply_text(texts.top_usage)
             return
         wanted = int(args[0])
-    query = await found.database.queries.latest_for_user(user.id)
+    query = await resources.database.queries.latest_for_user(user.id)
     if query is None:
-        await message.reply_html(texts.no_query)
+        await message.reply_text(texts.no_query)
         return
     if wanted is not None:
-        await _send_page(update, context, query, 0, wanted)
+        await _send_page(context, message.chat_id, texts, query, 0, wanted)
     elif query.position >= len(query):
-        await message.reply_html(texts.no_more)
+        await message.reply_text(texts.no_more)
     else:
-        await _send_page(update, context, query, query.position, PAGE_SIZE)
+        await _send_page(context, message.chat_id, texts, query, query.position, PAGE_SIZE)
 
 
-async def on_more(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def on_more(update: Update, context: BotContext) -> None:
     """The "More ▸" button: the next page of the list it sits under."""
-    callback, user = update.callback_query, update.effective_user
-    texts, found = texts_for(user.language_code), services(context)
-    query_id = int(callback.data.split(":")[1])
-    query = await found.database.queries.get(query_id)
+    callback, user, data = pressed(update)
+    texts, resources = texts_for(user.language_code), context.resources
+    query_id = int(data.split(":")[1])
+    query = await resources.database.queries.get(query_id)
     if query is None or query.user_id != user.id:
         await callback.answer(texts.expired_button, show_alert=True)
         return
     await callback.answer()
+    chat_id = callback.message.chat.id if callback.message is not None else user.id
     if query.position >= len(query):
-        await context.bot.send_message(update.effective_chat.id, texts.no_more)
+        await context.bot.send_message(chat_id, texts.no_more)
     else:
-        await _send_page(update, context, query, query.position, PAGE_SIZE)
+        await _send_page(context, chat_id, texts, query, query.position, PAGE_SIZE)
     # the old list keeps its vote buttons and loses "More" (if it is still editable)
     with contextlib.suppress(BadRequest):
         await callback.edit_message_reply_markup(result_keyboard(query_id, texts, more=False))
 
 
-async def on_vote(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def on_vote(update: Update, context: BotContext) -> None:
     """👍/👎 under a result list: stored per user and list; a new vote replaces the old."""
-    callback, user = update.callback_query, update.effective_user
-    texts, found = texts_for(user.language_code), services(context)
-    _, query_id, vote = callback.data.split(":")
-    query = await found.database.queries.get(int(query_id))
+    callback, user, data = pressed(update)
+    texts, resources = texts_for(user.language_code), context.resources
+    _, query_id, vote = data.split(":")
+    query = await resources.database.queries.get(int(query_id))
     if query is None or query.user_id != user.id:
         await callback.answer(texts.expired_button, show_alert=True)
         return
-    await found.database.feedback.vote(query.id, user.id, int(vote))
+    await resources.database.feedback.vote(query.id, user.id, int(vote))
     log.info("feedback user=%s query=%s vote=%s", user.id, query.id, vote)
     await callback.answer(texts.thanks_vote)
 
 
-async def on_other_message(update: Update, _: ContextTypes.DEFAULT_TYPE) -> None:
+async def on_other_message(update: Update, _: BotContext) -> None:
     """Text, photos, stickers…: say what the bot wants instead."""
-    texts = texts_for(update.effective_user.language_code)
-    message = update.effective_message
-    await message.reply_html(texts.send_audio if message.text else texts.not_audio)
+    message, user = sender(update)
+    texts = texts_for(user.language_code)
+    await message.reply_text(texts.send_audio if message.text else texts.not_audio)
 
 
-async def on_stale_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def on_stale_button(update: Update, _: BotContext) -> None:
     """A button whose data this version does not understand: answer so no spinner is left."""
-    texts = texts_for(update.effective_user.language_code)
-    await update.callback_query.answer(texts.expired_button)
+    callback, user, _data = pressed(update)
+    await callback.answer(texts_for(user.language_code).expired_button)
 
 
-async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def on_error(update: object, context: BotContext) -> None:
     """Log the failure; tell the user something went wrong instead of leaving them waiting."""
     log.error("error while handling an update", exc_info=context.error)
     if isinstance(update, Update) and update.effective_chat and update.effective_user:

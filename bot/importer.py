@@ -15,8 +15,8 @@ from tqdm import tqdm
 
 from bot.metadata import MetadataTable, TrackMetadata, metadata_for
 from core.audio import looks_like_audio
+from core.embedding_service import EmbeddingService, WorkerCrashedError
 from core.errors import AudioError
-from core.service import EmbeddingService, WorkerCrashedError
 from storage import Database, DuplicateTrackError, Track
 
 HASH_CHUNK = 1 << 20
@@ -41,7 +41,7 @@ class ImportSummary:
         return [head] + [f"  failed: {path}: {reason}" for path, reason in self.failures]
 
 
-def discover(paths: Iterable[Path], summary: ImportSummary) -> list[Path]:
+def audio_files_under(paths: Iterable[Path], summary: ImportSummary) -> list[Path]:
     """The audio files under `paths`, sorted; missing paths become failures.
 
     A file named on the command line is always tried (ffmpeg decides); inside folders, files
@@ -104,7 +104,7 @@ class Importer:
         self._hashes_in_flight: set[str] = set()
 
     async def run(self, paths: Iterable[Path]) -> ImportSummary:
-        files = discover(paths, self.summary)
+        files = audio_files_under(paths, self.summary)
         # twice the workers in flight: each worker has its next file ready when it finishes one
         slots = asyncio.Semaphore(2 * self.service.workers)
         # disable=None: a live bar (tracks/s, ETA) on a terminal, silence in logs and tests

@@ -7,6 +7,8 @@ no id is known — a search for "artist title". Search text is encoded with `quo
 
 from urllib.parse import quote, quote_plus
 
+from storage import Track
+
 YANDEX_MUSIC = "https://music.yandex.ru"
 
 
@@ -40,3 +42,18 @@ def yandex_music_url(
         return f"{YANDEX_MUSIC}{track_part}"
     text = " ".join(part for part in (_clean(artist), _clean(title)) if part)
     return f"{YANDEX_MUSIC}/search?text={quote_plus(text)}"
+
+
+def track_url(track: Track) -> str:
+    """The most precise Yandex Music link the catalog track's ids allow."""
+    return yandex_music_url(
+        track_id=track.yandex_track_id,
+        album_id=track.yandex_album_id,
+        artist=track.artist,
+        title=track.title,
+    )
+
+
+def display_name(track: Track) -> str:
+    """`Artist — Title`, or the title alone."""
+    return f"{track.artist} — {track.title}" if track.artist else track.title

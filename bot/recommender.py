@@ -1,16 +1,20 @@
-"""From a query's embedding to the ranked catalog tracks a user sees — shared by the chat and
-the `recommend` command, so both always give the same list."""
+"""One use case, "a track in, an answer out", shared by the chat and `recommend`, so both always
+give the same list: embed in the workers, rank the catalog of the same model, keep the top
+RESULTS_KEPT for paging (saved with the asker when there is one), and resolve pages to tracks."""
 
+import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 
-from bot.links import yandex_music_url
+from bot.links import track_url
 from core.embedding import TrackEmbedding
+from core.embedding_service import EmbeddingService
 from core.models import ModelSpec
 from core.ranking import near_duplicate, rank
-from storage import CatalogCache, Database, Track
+from storage import CatalogCache, Database, SentMedia, Track
 
 RESULTS_KEPT = 100  # ranked tracks stored per query: what /top can page through
 
@@ -20,14 +24,19 @@ class EmptyCatalogError(Exception):
 
 
 @dataclass(frozen=True)
-class Recommendations:
-    """A query's ranking. track_ids, scores: (n ≤ RESULTS_KEPT,), best first, without the
-    query's own track when it is `in_catalog`."""
+class Answer:
+    """What a track gets. track_ids, scores: (n ≤ RESULTS_KEPT,), best first, without the
+    query's own track when it is `in_catalog`; `query_id` when it was saved for an asker."""
 
-    model_id: str
+    embedding: TrackEmbedding
     in_catalog: Track | None
     track_ids: npt.NDArray[np.int64]
     scores: npt.NDArray[np.float32]
+    seconds: float  # embedding and ranking, after the file was on disk
+    query_id: int | None = None
+
+    def __len__(self) -> int:
+        return int(self.track_ids.shape[0])
 
 
 @dataclass(frozen=True)
@@ -47,53 +56,66 @@ class Recommendation:
         return round(max(self.similarity, 0.0) * 100)
 
 
-def track_url(track: Track) -> str:
-    return yandex_music_url(
-        track_id=track.yandex_track_id,
-        album_id=track.yandex_album_id,
-        artist=track.artist,
-        title=track.title,
-    )
+async def adopt_previous_vectors(database: Database, model: ModelSpec) -> int:
+    """Move vectors stored under the model's earlier ids (the same vectors, before ids carried
+    the front-end version) to its id, so an existing catalog keeps working; how many moved."""
+    moved = 0
+    for previous in model.previous_ids:
+        moved += await database.embeddings.rename_model(previous, model.model_id)
+    return moved
 
 
-def display_name(track: Track) -> str:
-    """`Artist — Title`, or the title alone."""
-    return f"{track.artist} — {track.title}" if track.artist else track.title
+class Recommender:
+    """The answer to a track, from the embedding workers and the catalog of their model."""
 
+    def __init__(self, database: Database, embedder: EmbeddingService, model: ModelSpec) -> None:
+        if embedder.model_id != model.model_id:
+            raise ValueError(f"workers embed with {embedder.model_id}, not {model.model_id}")
+        self.database = database
+        self.embedder = embedder
+        self.model = model
+        self.catalog = CatalogCache(database.embeddings, model.model_id)
 
-async def recommend(
-    database: Database, cache: CatalogCache, embedding: TrackEmbedding, model: ModelSpec
-) -> Recommendations:
-    """Rank the catalog for `embedding`; a near-duplicate best match is reported, not listed."""
-    if cache.model_id != embedding.model_id:
-        raise ValueError(f"catalog of {cache.model_id}, query of {embedding.model_id}")
-    catalog = await cache.get()
-    if len(catalog) == 0:
-        raise EmptyCatalogError(f"the catalog has no tracks indexed with {cache.model_id}")
-    ranking = rank(embedding.vector, catalog.matrix, catalog.track_ids, RESULTS_KEPT + 1)
-    duplicate_id = near_duplicate(ranking, model.near_duplicate_similarity)
-    keep = ranking.ids != duplicate_id if duplicate_id is not None else slice(RESULTS_KEPT)
-    in_catalog = await database.tracks.get(duplicate_id) if duplicate_id is not None else None
-    return Recommendations(
-        model_id=embedding.model_id,
-        in_catalog=in_catalog,
-        track_ids=ranking.ids[keep][:RESULTS_KEPT],
-        scores=ranking.scores[keep][:RESULTS_KEPT],
-    )
+    async def answer(
+        self, path: Path, *, user_id: int | None = None, sent: SentMedia | None = None
+    ) -> Answer:
+        """Embed `path`, rank the catalog, and save the ranking for `user_id` when given.
 
+        Raises core.errors.AudioError subclasses for unusable audio, EmptyCatalogError when
+        no track has a vector of this model yet.
+        """
+        started = time.monotonic()
+        embedding = await self.embedder.embed(path)
+        catalog = await self.catalog.get()
+        if len(catalog) == 0:
+            raise EmptyCatalogError(f"the catalog has no tracks indexed with {self.model.model_id}")
+        ranking = rank(embedding.vector, catalog.matrix, catalog.track_ids, RESULTS_KEPT + 1)
+        duplicate_id = near_duplicate(ranking, self.model.near_duplicate_similarity)
+        keep = ranking.ids != duplicate_id if duplicate_id is not None else slice(RESULTS_KEPT)
+        in_catalog = None
+        if duplicate_id is not None:
+            in_catalog = await self.database.tracks.get(duplicate_id)
+        track_ids, scores = ranking.ids[keep][:RESULTS_KEPT], ranking.scores[keep][:RESULTS_KEPT]
+        seconds = time.monotonic() - started
+        query_id = None
+        if user_id is not None:
+            query_id = await self.database.queries.save(
+                user_id, sent or SentMedia("file"), self.model.model_id, track_ids, scores, seconds
+            )
+        return Answer(embedding, in_catalog, track_ids, scores, seconds, query_id)
 
-async def page(
-    database: Database,
-    track_ids: npt.NDArray[np.int64],
-    scores: npt.NDArray[np.float32],
-    start: int,
-    count: int,
-) -> list[Recommendation]:
-    """Entries start … start+count of a ranking, with their tracks (removed tracks skipped)."""
-    ids = [int(i) for i in track_ids[start : start + count]]
-    tracks = {track.id: track for track in await database.tracks.get_many(ids)}
-    return [
-        Recommendation(start + offset + 1, tracks[track_id], float(scores[start + offset]))
-        for offset, track_id in enumerate(ids)
-        if track_id in tracks
-    ]
+    async def page(
+        self,
+        track_ids: npt.NDArray[np.int64],
+        scores: npt.NDArray[np.float32],
+        start: int,
+        count: int,
+    ) -> list[Recommendation]:
+        """Entries start … start+count of a ranking, with their tracks (removed tracks skipped)."""
+        ids = [int(i) for i in track_ids[start : start + count]]
+        tracks = {track.id: track for track in await self.database.tracks.get_many(ids)}
+        return [
+            Recommendation(start + offset + 1, tracks[track_id], float(scores[start + offset]))
+            for offset, track_id in enumerate(ids)
+            if track_id in tracks
+        ]

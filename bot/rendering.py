@@ -7,7 +7,8 @@ from html import escape
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.constants import MessageLimit
 
-from bot.recommender import Recommendation, display_name, track_url
+from bot.links import display_name, track_url
+from bot.recommender import Recommendation
 from bot.texts import Texts
 from storage import Track
 

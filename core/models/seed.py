@@ -13,13 +13,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import h5py
-import keras
 import librosa
 import numpy as np
 import numpy.typing as npt
-import tensorflow as tf
 
-from core.constants import (
+from core.models.runtime import tensorflow
+
+tf = tensorflow()  # first, so that TensorFlow's import banner is held back (keras imports it)
+
+import keras  # noqa: E402
+
+from core.constants import (  # noqa: E402
     SEED_FFT_SIZE,
     SEED_HOP,
     SEED_MEL_BANDS,
@@ -27,8 +31,8 @@ from core.constants import (
     SEED_SAMPLE_RATE,
     SEED_TILE_FRAMES,
 )
-from core.errors import ModelFileError
-from core.models.base import AudioModel, PatchOutputs
+from core.errors import ModelFileError  # noqa: E402
+from core.models.base import AudioModel, PatchOutputs  # noqa: E402
 
 # The architecture, as the original defined it. Padding is Keras's default 'valid' throughout:
 # 128 →conv7→ 122 →pool→ 61 →conv7/2→ 28 →pool→ 14 →conv3→ 12 →pool→ 6 →conv3→ 4 →pool→ 2,

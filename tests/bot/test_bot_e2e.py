@@ -13,13 +13,12 @@ import pytest_asyncio
 from audio_factory import STYLES, encode, reencode_excerpt, style_for, synth_music
 from fake_telegram import DOWNLOAD, PROXY_502_PAGE, Call, FakeTelegram, FakeUser
 from telegram import Update
-from telegram.ext import Application
 
 from bot.app import build_application
 from bot.config import BotSettings
+from bot.context import BotApplication, Resources
 from bot.importer import Importer
 from bot.metadata import MetadataTable, TrackMetadata
-from bot.services import Services
 from core.models import parse_model_spec
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -45,7 +44,7 @@ def settings_for(fake: FakeTelegram, database: Path, **changes: object) -> BotSe
 
 
 @asynccontextmanager
-async def running(settings: BotSettings) -> AsyncIterator[Application]:
+async def running(settings: BotSettings) -> AsyncIterator[BotApplication]:
     """The Application's life as run_polling lives it, in this event loop."""
     application = build_application(settings)
     await application.initialize()
@@ -61,9 +60,10 @@ async def running(settings: BotSettings) -> AsyncIterator[Application]:
         await application.post_shutdown(application)  # type: ignore[misc]
 
 
-def services_of(application: Application) -> Services:
-    found: Services = application.bot_data["services"]
-    return found
+def resources_of(application: BotApplication) -> Resources:
+    resources = application.bot_data.resources
+    assert resources is not None, "post_init opened them"
+    return resources
 
 
 @pytest.fixture(scope="module")
@@ -88,22 +88,23 @@ async def fake() -> AsyncIterator[FakeTelegram]:
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def bot(
     fake: FakeTelegram, library: list[Path], tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[Application]:
+) -> AsyncIterator[BotApplication]:
     """One running bot with a 24-track catalog, shared by the tests (each uses its own user)."""
     database = tmp_path_factory.mktemp("db") / "bot.sqlite3"
     async with running(settings_for(fake, database)) as application:
-        found = services_of(application)
+        resources = resources_of(application)
         linked = library[LINKED].resolve()
         ids = TrackMetadata(yandex_track_id="777", yandex_album_id="55")
         meta = MetadataTable({linked: ids}, [])
-        summary = await Importer(found.database, found.embedder, meta).run(library)
+        embedder = resources.recommender.embedder
+        summary = await Importer(resources.database, embedder, meta).run(library)
         assert summary.added == CATALOG_SIZE, summary.lines()
         yield application
 
 
-async def allow(application: Application, *users: FakeUser) -> None:
+async def allow(application: BotApplication, *users: FakeUser) -> None:
     for user in users:
-        await services_of(application).database.users.allow(user.id, ADMIN.id)
+        await resources_of(application).database.users.allow(user.id, ADMIN.id)
 
 
 def edited_to(chat_id: int, fragment: str) -> Callable[[Call], bool]:
@@ -148,7 +149,7 @@ def links(text: str) -> list[str]:
 
 
 async def test_an_excerpt_of_a_catalog_track_comes_first_with_its_yandex_link(
-    bot: Application, fake: FakeTelegram, library: list[Path], tmp_path: Path
+    bot: BotApplication, fake: FakeTelegram, library: list[Path], tmp_path: Path
 ) -> None:
     user = FakeUser(2001, "Anna", "anna")
     await allow(bot, user)
@@ -164,11 +165,11 @@ async def test_an_excerpt_of_a_catalog_track_comes_first_with_its_yandex_link(
     assert [c for c in since if sent_to(user.id, "Analysing phone.mp3")(c)]
     assert [c for c in since if c.method == "sendChatAction" and c.params["chat_id"] == user.id]
     assert fake.downloads("excerpt-1") == 1
-    assert not list(services_of(bot).downloads.iterdir())  # the temp file is gone
+    assert not list(resources_of(bot).downloads.iterdir())  # the temp file is gone
 
 
 async def test_top_and_the_more_button_page_through_the_results(
-    bot: Application, fake: FakeTelegram, library: list[Path]
+    bot: BotApplication, fake: FakeTelegram, library: list[Path]
 ) -> None:
     user = FakeUser(2002, "Boris", language_code="en")
     await allow(bot, user)
@@ -207,7 +208,7 @@ async def test_top_and_the_more_button_page_through_the_results(
 
 
 async def test_feedback_buttons_store_the_vote(
-    bot: Application, fake: FakeTelegram, library: list[Path]
+    bot: BotApplication, fake: FakeTelegram, library: list[Path]
 ) -> None:
     user = FakeUser(2003, "Vera")
     await allow(bot, user)
@@ -222,14 +223,14 @@ async def test_feedback_buttons_store_the_vote(
     fake.push_update(fake.callback_query(user, message_id, like["callback_data"]))
     answered = await fake.wait_for_async("answerCallbackQuery", since=mark)
     assert answered[-1].params.get("text") == "Thanks for the feedback!"
-    vote = await services_of(bot).database.connector.fetchone(
+    vote = await resources_of(bot).database.connector.fetchone(
         "SELECT vote FROM feedback WHERE query_id = ? AND user_id = ?", (query_id, user.id)
     )
     assert vote is not None and vote["vote"] == 1
 
 
 async def test_a_stranger_is_refused_without_a_download_until_an_admin_allows_them(
-    bot: Application, fake: FakeTelegram, library: list[Path]
+    bot: BotApplication, fake: FakeTelegram, library: list[Path]
 ) -> None:
     stranger = FakeUser(3001, "Stranger", language_code="ru")
     mark = fake.mark()
@@ -246,7 +247,7 @@ async def test_a_stranger_is_refused_without_a_download_until_an_admin_allows_th
     mark = fake.mark()
     fake.push_update(fake.text_message(member, f"/allow {stranger.id}"))
     await fake.wait_for_async(sent_to(member.id, "for admins only"), since=mark)
-    assert not await services_of(bot).database.users.is_whitelisted(stranger.id)
+    assert not await resources_of(bot).database.users.is_whitelisted(stranger.id)
 
     fake.push_update(fake.text_message(ADMIN, f"/allow {stranger.id}"))
     await fake.wait_for_async(sent_to(ADMIN.id, "may use the bot now"), since=mark)
@@ -260,11 +261,11 @@ async def test_a_stranger_is_refused_without_a_download_until_an_admin_allows_th
 
     fake.push_update(fake.text_message(ADMIN, f"/deny {stranger.id}"))
     await fake.wait_for_async(sent_to(ADMIN.id, "may no longer use the bot"), since=mark)
-    assert not await services_of(bot).database.users.is_whitelisted(stranger.id)
+    assert not await resources_of(bot).database.users.is_whitelisted(stranger.id)
 
 
 async def test_bad_input_gets_its_own_message_and_the_bot_carries_on(
-    bot: Application, fake: FakeTelegram, library: list[Path], tmp_path: Path
+    bot: BotApplication, fake: FakeTelegram, library: list[Path], tmp_path: Path
 ) -> None:
     user = FakeUser(2005, "Gleb")
     await allow(bot, user)
@@ -309,7 +310,7 @@ async def test_bad_input_gets_its_own_message_and_the_bot_carries_on(
 
 
 async def test_rate_limits_and_gateway_errors_lose_no_reply(
-    bot: Application, fake: FakeTelegram, library: list[Path]
+    bot: BotApplication, fake: FakeTelegram, library: list[Path]
 ) -> None:
     user = FakeUser(2006, "Dina")
     await allow(bot, user)
@@ -326,7 +327,7 @@ async def test_rate_limits_and_gateway_errors_lose_no_reply(
 
 
 async def test_five_users_at_once_are_all_answered(
-    bot: Application, fake: FakeTelegram, library: list[Path]
+    bot: BotApplication, fake: FakeTelegram, library: list[Path]
 ) -> None:
     users = [FakeUser(2100 + i, f"User {i}") for i in range(5)]
     await allow(bot, *users)
@@ -338,7 +339,7 @@ async def test_five_users_at_once_are_all_answered(
 
 
 async def test_a_users_second_track_waits_for_the_first(
-    bot: Application, fake: FakeTelegram, library: list[Path]
+    bot: BotApplication, fake: FakeTelegram, library: list[Path]
 ) -> None:
     user = FakeUser(2007, "Egor")
     await allow(bot, user)
@@ -348,9 +349,21 @@ async def test_a_users_second_track_waits_for_the_first(
     await send_track(fake, user, library[12], "second")
     await fake.wait_for_async(sent_to(user.id, "is queued"), since=mark)
     await fake.wait_for_async(edited_to(user.id, "Sounds like"), count=2, since=mark, timeout=90)
+    # the order of the calls: the queued track starts only once the first was answered
+    calls = fake.calls()[mark:]
+    statuses = [c for c in calls if sent_to(user.id, "")(c) and c.method == "sendMessage"]
+    first, second = (call.result["message_id"] for call in statuses[:2])
+    edits = [c for c in calls if edited_to(user.id, "")(c)]
+    order = [
+        (call.params["message_id"], "answer" if "Sounds like" in call.params["text"] else "start")
+        for call in edits
+    ]
+    first_answered = order.index((first, "answer"))
+    second_started = order.index((second, "start"))
+    assert first_answered < second_started < order.index((second, "answer")), order
 
 
-async def test_help_speaks_the_users_language(bot: Application, fake: FakeTelegram) -> None:
+async def test_help_speaks_the_users_language(bot: BotApplication, fake: FakeTelegram) -> None:
     russian, english = FakeUser(2009, "Иван", language_code="ru"), FakeUser(2010, "Ian")
     await allow(bot, russian, english)
     mark = fake.mark()
@@ -361,7 +374,7 @@ async def test_help_speaks_the_users_language(bot: Application, fake: FakeTelegr
 
 
 async def test_an_empty_catalog_then_a_restart_keeps_top_working(
-    fake: FakeTelegram, bot: Application, library: list[Path], tmp_path: Path
+    fake: FakeTelegram, bot: BotApplication, library: list[Path], tmp_path: Path
 ) -> None:
     """A second bot on its own database (the shared one keeps running on its own chats)."""
     other = FakeTelegram()
@@ -374,8 +387,8 @@ async def test_an_empty_catalog_then_a_restart_keeps_top_working(
             mark = other.mark()
             await send_track(other, user, library[0], "empty")
             await answer(other, user, mark, "Ask an admin to import tracks")
-            found = services_of(application)
-            await Importer(found.database, found.embedder).run(library[:14])
+            resources = resources_of(application)
+            await Importer(resources.database, resources.recommender.embedder).run(library[:14])
             mark = other.mark()
             await send_track(other, user, library[1], "after-import")
             await answer(other, user, mark, "Sounds like")

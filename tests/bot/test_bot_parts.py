@@ -9,9 +9,9 @@ from telegram import Audio, Chat, Document, Message, User, Voice
 
 from bot.config import ConfigError, load_bot_settings
 from bot.handlers import attachment_of
+from bot.queues import UserQueues
 from bot.recommender import Recommendation
 from bot.rendering import MESSAGE_LIMIT, header_lines, result_lines, split_messages
-from bot.services import UserQueues
 from bot.texts import ENGLISH, RUSSIAN, Texts, texts_for
 from storage import Track
 

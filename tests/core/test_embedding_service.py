@@ -9,10 +9,10 @@ import pytest
 from audio_factory import encode, synth_music
 
 from core.embedding import embed_file
+from core.embedding_service import EmbeddingService
 from core.errors import NotAudioError
 from core.models import DEFAULT_MODEL, parse_model_spec
 from core.models.base import AudioModel
-from core.service import EmbeddingService
 
 
 async def test_workers_embed_concurrently_and_agree_with_in_process(

@@ -1,22 +1,14 @@
-"""The long-lived things the handlers share, opened in post_init and closed in post_shutdown."""
+"""One track at a time per user: the next waits its turn, and other users never wait."""
 
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
-from pathlib import Path
-
-from telegram.ext import ContextTypes
-
-from bot.config import BotSettings
-from core.service import EmbeddingService
-from storage import CatalogCache, Database
 
 MAX_WAITING_PER_USER = 3  # tracks a user may have queued behind the one being analysed
 
 
 class UserQueues:
-    """One track at a time per user: the next waits its turn (others' tracks never wait)."""
+    """Per-user turns in arrival order; `waiting` tells how many stand in line."""
 
     def __init__(self) -> None:
         self._locks: dict[int, asyncio.Lock] = {}
@@ -44,19 +36,3 @@ class UserQueues:
             lock.release()
             if not lock.locked() and not self._waiting[user_id]:
                 del self._locks[user_id], self._waiting[user_id]
-
-
-@dataclass
-class Services:
-    settings: BotSettings
-    database: Database
-    embedder: EmbeddingService
-    catalog: CatalogCache
-    downloads: Path  # private (0700) folder for files being analysed
-    queues: UserQueues = field(default_factory=UserQueues)
-
-
-def services(context: ContextTypes.DEFAULT_TYPE) -> Services:
-    """The application's Services, as post_init stored them."""
-    found: Services = context.application.bot_data["services"]
-    return found
