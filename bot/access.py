@@ -3,10 +3,10 @@
 import logging
 from html import escape
 
-from telegram import Update
+from telegram import Update, User
 from telegram.ext import ApplicationHandlerStop
 
-from bot.context import BotContext
+from bot.context import BotContext, sender
 from bot.texts import texts_for
 
 log = logging.getLogger(__name__)
@@ -37,16 +37,15 @@ async def gate(update: Update, context: BotContext) -> None:
     raise ApplicationHandlerStop
 
 
-def _is_admin(update: Update, context: BotContext) -> bool:
-    user = update.effective_user
-    return user is not None and user.id in context.resources.settings.admin_ids
+def _is_admin(user: User, context: BotContext) -> bool:
+    return user.id in context.resources.settings.admin_ids
 
 
 async def _admin_target(update: Update, context: BotContext, usage: str) -> int | None:
     """The ID argument of an admin command; None after telling a non-admin or a typo why."""
-    message, texts = update.effective_message, texts_for(update.effective_user.language_code)
-    if not _is_admin(update, context):
-        await message.reply_text(texts.not_allowed)
+    message, user = sender(update)
+    if not _is_admin(user, context):
+        await message.reply_text(texts_for(user.language_code).not_allowed)
         return None
     args = context.args or []
     if len(args) != 1 or not args[0].lstrip("-").isdigit():
@@ -57,34 +56,37 @@ async def _admin_target(update: Update, context: BotContext, usage: str) -> int 
 
 async def allow(update: Update, context: BotContext) -> None:
     """/allow ID — admins only."""
-    texts = texts_for(update.effective_user.language_code)
+    message, user = sender(update)
+    texts = texts_for(user.language_code)
     target = await _admin_target(update, context, texts.allow_usage)
     if target is None:
         return
-    await context.resources.database.users.allow(target, update.effective_user.id)
-    log.info("allowed user=%s by=%s", target, update.effective_user.id)
-    await update.effective_message.reply_text(texts.allowed.format(user_id=target))
+    await context.resources.database.users.allow(target, user.id)
+    log.info("allowed user=%s by=%s", target, user.id)
+    await message.reply_text(texts.allowed.format(user_id=target))
 
 
 async def deny(update: Update, context: BotContext) -> None:
     """/deny ID — admins only; admins themselves are set by ADMIN_IDS."""
-    texts = texts_for(update.effective_user.language_code)
+    message, user = sender(update)
+    texts = texts_for(user.language_code)
     target = await _admin_target(update, context, texts.deny_usage)
     if target is None:
         return
     if target in context.resources.settings.admin_ids:
-        await update.effective_message.reply_text(texts.cannot_deny_admin)
+        await message.reply_text(texts.cannot_deny_admin)
         return
     removed = await context.resources.database.users.deny(target)
-    log.info("denied user=%s by=%s removed=%s", target, update.effective_user.id, removed)
+    log.info("denied user=%s by=%s removed=%s", target, user.id, removed)
     reply = texts.denied if removed else texts.not_in_list
-    await update.effective_message.reply_text(reply.format(user_id=target))
+    await message.reply_text(reply.format(user_id=target))
 
 
 async def list_users(update: Update, context: BotContext) -> None:
     """/users — admins only: the whitelist, admins first."""
-    message, texts = update.effective_message, texts_for(update.effective_user.language_code)
-    if not _is_admin(update, context):
+    message, user = sender(update)
+    texts = texts_for(user.language_code)
+    if not _is_admin(user, context):
         await message.reply_text(texts.not_allowed)
         return
     users = await context.resources.database.users.list()
@@ -92,8 +94,8 @@ async def list_users(update: Update, context: BotContext) -> None:
         await message.reply_text(texts.users_empty)
         return
     lines = [texts.users_header.format(count=len(users))]
-    for user in users:
-        name = f" @{escape(user.username)}" if user.username else ""
-        role = " (admin)" if user.is_admin else ""
-        lines.append(f"<code>{user.telegram_id}</code>{name}{role}")
+    for listed in users:
+        name = f" @{escape(listed.username)}" if listed.username else ""
+        role = " (admin)" if listed.is_admin else ""
+        lines.append(f"<code>{listed.telegram_id}</code>{name}{role}")
     await message.reply_text("\n".join(lines))

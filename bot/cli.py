@@ -176,11 +176,11 @@ async def catalog_command(arguments: argparse.Namespace, settings: Settings) -> 
             if stats.last_added_at:
                 print(f"last added: {stats.last_added_at:%Y-%m-%d %H:%M}")
             return 0
-        track = await database.tracks.get(arguments.id)
-        if track is None or not await database.tracks.remove(arguments.id):
+        removed = await database.tracks.get(arguments.id)
+        if removed is None or not await database.tracks.remove(arguments.id):
             print(f"no track with id {arguments.id}", file=sys.stderr)
             return EXIT_FAILURES
-        print(f"removed {track.id}: {display_name(track)}")
+        print(f"removed {removed.id}: {display_name(removed)}")
         return 0
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from telegram import CallbackQuery, Message, Update, User
 from telegram.ext import Application, CallbackContext, ExtBot
 
 from bot.config import BotSettings
@@ -36,7 +37,7 @@ class BotData:
         self.resources: Resources | None = None
 
 
-class BotContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], BotData]):
+class BotContext(CallbackContext[ExtBot[int], dict[Any, Any], dict[Any, Any], BotData]):
     """The context every handler receives."""
 
     @property
@@ -48,4 +49,21 @@ class BotContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], B
         return resources
 
 
-BotApplication = Application[ExtBot[None], BotContext, dict[Any, Any], dict[Any, Any], BotData, Any]
+BotApplication = Application[ExtBot[int], BotContext, dict[Any, Any], dict[Any, Any], BotData, Any]
+"""The Application as bot.app builds it: AIORateLimiter's ExtBot, our context and bot_data."""
+
+
+def sender(update: Update) -> tuple[Message, User]:
+    """The message and its author; the handlers using this are registered for messages."""
+    message, user = update.effective_message, update.effective_user
+    if message is None or user is None:
+        raise TypeError(f"update {update.update_id} has no message from a person")
+    return message, user
+
+
+def pressed(update: Update) -> tuple[CallbackQuery, User, str]:
+    """A button press: the callback, who pressed it and its data."""
+    callback, user = update.callback_query, update.effective_user
+    if callback is None or user is None:
+        raise TypeError(f"update {update.update_id} is not a button press")
+    return callback, user, callback.data or ""

@@ -13,11 +13,11 @@ from datetime import timedelta
 from html import escape
 from pathlib import Path
 
-from telegram import CallbackQuery, InlineKeyboardMarkup, Message, Update, User
+from telegram import InlineKeyboardMarkup, Message, Update
 from telegram.constants import ChatAction
 from telegram.error import BadRequest, TelegramError
 
-from bot.context import BotContext, Resources
+from bot.context import BotContext, Resources, pressed, sender
 from bot.queues import MAX_WAITING_PER_USER
 from bot.recommender import EmptyCatalogError
 from bot.rendering import header_lines, result_keyboard, result_lines, split_messages
@@ -115,22 +115,6 @@ def audio_error_text(error: AudioError, texts: Texts) -> str:
     if isinstance(error, NotAudioError):
         return texts.undecodable
     return texts.failed
-
-
-def sender(update: Update) -> tuple[Message, User]:
-    """The message and its author; every handler here is registered for messages by people."""
-    message, user = update.effective_message, update.effective_user
-    if message is None or user is None:
-        raise TypeError(f"update {update.update_id} has no message from a person")
-    return message, user
-
-
-def pressed(update: Update) -> tuple[CallbackQuery, User, str]:
-    """A button press: the callback, who pressed it and its data."""
-    callback, user = update.callback_query, update.effective_user
-    if callback is None or user is None:
-        raise TypeError(f"update {update.update_id} is not a button press")
-    return callback, user, callback.data or ""
 
 
 async def help_command(update: Update, _: BotContext) -> None:

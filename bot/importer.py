@@ -10,6 +10,7 @@ import hashlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from tqdm import tqdm
 
@@ -76,8 +77,9 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _csv_changes(track: Track, row: TrackMetadata | None) -> dict[str, str]:
-    """The CSV values that differ from what the catalog has for `track`."""
+def _csv_changes(track: Track, row: TrackMetadata | None) -> dict[str, Any]:
+    """The CSV values that differ from what the catalog has for `track` (text fields only, as
+    keyword arguments of TrackRepository.update_metadata)."""
     if row is None:
         return {}
     names = ("title", "artist", "album", "yandex_track_id", "yandex_album_id")
@@ -131,7 +133,7 @@ class Importer:
             track is not None and await self.database.embeddings.has(track.id, model_id)
         ):
             changes = _csv_changes(track, row) if track is not None else {}
-            if changes:
+            if track is not None and changes:
                 await self.database.tracks.update_metadata(track.id, **changes)
                 self.summary.updated += 1
             else:

@@ -21,13 +21,29 @@ def test_embed_prints_a_line_per_file_and_fails_for_bad_ones(tmp_path: Path) -> 
     )
     assert result.returncode == 1, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0].startswith("model msd-vgg/pool5 loaded")
+    assert lines[0].startswith("model msd-vgg/pool5@fe1 loaded")
     assert len(lines) == 4
     good_line, bad_line, other_line = lines[1:]
     assert good_line.startswith(str(good)) and " · " in good_line and good_line.endswith(" s")
     assert bad_line == f"{bad}\terror: this file is not audio that can be decoded"
     assert other_line.startswith(str(other)) and other_line.endswith(" s")
     assert "Traceback" not in result.stderr
+    # the command's own lines only: TensorFlow's start-up banner is held back
+    assert result.stderr == "", result.stderr
+
+
+def test_verbose_shows_what_tensorflow_says(tmp_path: Path) -> None:
+    good = encode(synth_music(4.0), tmp_path / "good.mp3")
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "--verbose", "embed", str(good)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    said = ("absl::InitializeLog", "oneDNN", "cpu_feature_guard")
+    assert any(words in result.stderr for words in said), result.stderr
 
 
 def test_help_lists_every_command() -> None:
