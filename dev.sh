@@ -3,7 +3,7 @@
 # Python packages into ./.venv), then runs the command:
 #   ./dev.sh run    – the Telegram bot (BOT_TOKEN from the environment or .env)
 #   ./dev.sh demo   – embed a generated sample track, no Telegram needed
-#   ./dev.sh test   – ruff, then the whole test suite
+#   ./dev.sh test   – ruff, mypy, then the whole test suite
 #   ./dev.sh bench  – the speed, memory and indexing-throughput benchmarks
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -75,6 +75,7 @@ case "${1:-}" in
         setup
         "$VENV/bin/ruff" check .
         "$VENV/bin/ruff" format --check .
+        "$VENV/bin/mypy"
         exec "$VENV/bin/python" -m pytest -q
         ;;
     bench)

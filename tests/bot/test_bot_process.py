@@ -65,3 +65,22 @@ def test_python_m_bot_without_a_token_exits_2(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "BOT_TOKEN is not set" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_an_unknown_model_is_refused_at_start_up_in_one_line(tmp_path: Path) -> None:
+    with FakeTelegram() as server:
+        env = {**os.environ, **server.env(), "MODEL": "msd-vgg/pool9"}
+        result = subprocess.run(
+            [sys.executable, "-m", "bot"],
+            cwd=tmp_path,
+            env={**env, "PYTHONPATH": str(ROOT)},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode == 2
+        assert result.stderr.strip().splitlines() == [
+            "error: MODEL: msd-vgg has no layer 'pool9'; known: pool5"
+        ]
+        assert not server.calls()  # refused before the bot or a worker started
