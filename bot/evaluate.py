@@ -38,7 +38,6 @@ import numpy.typing as npt
 from tqdm import tqdm
 
 from bot.config import Settings
-from bot.importer import sha256_of
 from core.audio import (
     DIFFERENCE_TO_MONO,
     SUM_TO_MONO,
@@ -70,6 +69,7 @@ from core.evaluation import (
     l2_rows,
     pool,
 )
+from core.hashing import sha256_of
 from core.models.base import AudioModel, PatchOutputs
 from core.patching import evenly_spaced
 
