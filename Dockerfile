@@ -11,6 +11,7 @@ RUN pip install --no-cache-dir -r requirements.txt \
 
 COPY core ./core
 COPY storage ./storage
+COPY evaluation ./evaluation
 COPY bot ./bot
 
 RUN useradd --create-home --uid 10001 soundalike && mkdir -p /app/data \

@@ -8,7 +8,6 @@ and prints leave-one-out P@10 / mAP and excerpt recall for each cap (the excerpt
 from the eval cache, so both use the same 15-s excerpts).
 """
 
-import hashlib
 import sys
 from pathlib import Path
 
@@ -16,11 +15,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np
 
-from bot.evaluate import discover
 from core.audio import load_track
-from core.evaluation import l2_rows, leave_one_out, own_ranks, recall_at
+from core.embedding import select_patches, track_vector
+from core.hashing import sha256_of
 from core.models import parse_model_spec
-from core.patching import evenly_spaced
+from evaluation.corpus import grouped_tracks
+from evaluation.metrics import leave_one_out, own_ranks, recall_at
+from evaluation.specs import cache_file_name
 
 CAPS = (6, 8, 12, 16, 24, 32, 48, 10_000)
 BATCH = 48  # patches per model call: bounds activation memory on long tracks
@@ -28,24 +29,24 @@ BATCH = 48  # patches per model call: bounds activation memory on long tracks
 
 def main() -> None:
     folder, cache_folder = Path(sys.argv[1]), Path(sys.argv[2])
-    cache = np.load(cache_folder / "msd-vgg_pool5.npz")
-    model = parse_model_spec("msd-vgg/pool5").load()
+    spec = parse_model_spec("msd-vgg/pool5")
+    cache = np.load(cache_folder / cache_file_name(spec))
+    model = spec.load()
     per_patch, groups, excerpts = [], [], []
-    for path, group in discover(folder)[0]:
-        key = f"{hashlib.sha256(path.read_bytes()).hexdigest()}/excerpt"
+    for path, group in grouped_tracks(folder)[0]:
+        key = f"{sha256_of(path)}/excerpt"
         if key not in cache:
             continue
         patches = model.patches(load_track(path, model.sample_rate))
         batches = [patches[i : i + BATCH] for i in range(0, len(patches), BATCH)]
         per_patch.append(np.concatenate([model.predict(b).embeddings for b in batches]))
         groups.append(group)
-        excerpts.append(cache[key].mean(axis=0))
+        excerpts.append(track_vector(cache[key]))
     labels = np.unique(np.array(groups), return_inverse=True)[1]
-    queries = l2_rows(np.stack(excerpts))
+    queries = np.stack(excerpts)
     print(f"{len(per_patch)} tracks, median {int(np.median([len(p) for p in per_patch]))} patches")
     for cap in CAPS:
-        pooled = np.stack([p[evenly_spaced(len(p), cap)].mean(axis=0) for p in per_patch])
-        vectors = l2_rows(pooled.astype(np.float32))
+        vectors = np.stack([track_vector(select_patches(p, cap)) for p in per_patch])
         loo = leave_one_out(vectors, labels, (10,))
         ranks = own_ranks(queries, vectors, np.arange(len(vectors)))
         name = "all" if cap == CAPS[-1] else str(cap)

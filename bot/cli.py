@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.config import ConfigError, Settings, load_bot_settings, load_settings
-from bot.evaluate import add_eval_parser
+from bot.eval_command import add_eval_parser
 from bot.links import display_name, track_url
 from bot.metadata import MetadataFileError, read_metadata_csv
 from core.errors import AudioError, ModelFileError

@@ -6,7 +6,6 @@ as soon as its embedding arrives; one bad file is a line in the summary, never t
 """
 
 import asyncio
-import hashlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,9 +17,8 @@ from bot.metadata import MetadataTable, TrackMetadata, metadata_for
 from core.audio import looks_like_audio
 from core.embedding_service import EmbeddingService, WorkerCrashedError
 from core.errors import AudioError
+from core.hashing import sha256_of
 from storage import Database, DuplicateTrackError, Track
-
-HASH_CHUNK = 1 << 20
 
 
 @dataclass
@@ -67,14 +65,6 @@ def _walk(folder: Path) -> Iterator[Path]:
     for child in sorted(folder.rglob("*")):
         if child.is_file() and not any(part.startswith(".") for part in child.parts[-1:]):
             yield child
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as file:
-        while chunk := file.read(HASH_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _csv_changes(track: Track, row: TrackMetadata | None) -> dict[str, Any]:

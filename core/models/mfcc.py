@@ -2,7 +2,7 @@
 
 It exists so that the evaluation can show what the pretrained CNNs add over hand-made timbre
 features. Its vector mixes units (cepstra, kHz, ratios), so it is only meaningful after the
-dimensions are standardised over a catalog, which the evaluation does (core.evaluation).
+dimensions are standardised over a catalog, which the evaluation does (evaluation.metrics).
 """
 
 from typing import Final

@@ -5,24 +5,14 @@ import asyncio
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 from audio_factory import STYLES, encode, synth_music
 
-import bot.evaluate
+import evaluation.run
 from bot.config import Settings
-from bot.evaluate import (
-    EvalUsageError,
-    add_eval_parser,
-    build_runners,
-    canonical_spec,
-    eval_command,
-    excerpt_start,
-    make_excerpt,
-)
-from core.audio import decode, rms
-from core.errors import SilentError
+from bot.eval_command import add_eval_parser, eval_command
 from core.models import parse_model_spec
+from evaluation.specs import cache_file_name
 
 GROUPS = 3
 TRACKS_PER_GROUP = 3
@@ -91,12 +81,12 @@ def test_eval_scores_every_variant_and_a_rerun_is_served_from_the_cache(
     assert rows["msd-vgg/pool5 mean"]["seconds_per_track"] > 0
 
     files = sorted(path.name for path in cache.iterdir())
-    assert files == ["mfcc.npz", "msd-vgg_pool5.npz"]
+    assert files == sorted(cache_file_name(parse_model_spec(spec)) for spec in MODELS.split(","))
 
     def no_models(specs: object) -> None:
         raise AssertionError("a cached run must not load any model")
 
-    monkeypatch.setattr(bot.evaluate, "build_runners", no_models)
+    monkeypatch.setattr(evaluation.run, "build_runners", no_models)
     assert run(music_dir, cache) == 1
     assert json.loads(capsys.readouterr().out) == list(rows.values())
 
@@ -123,6 +113,12 @@ def test_usage_errors_are_one_line_and_exit_2(
     assert run(music_dir, tmp_path, "mfcc,nope") == 2
     err = capsys.readouterr().err
     assert err.startswith("error: unknown model 'nope'") and len(err.splitlines()) == 1
+    assert run(music_dir, tmp_path, "msd-vgg/pool9") == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: msd-vgg has no layer 'pool9'") and len(err.splitlines()) == 1
+    assert run(music_dir, tmp_path, f"seed:{tmp_path / 'missing.h5'}") == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: cannot read seed model file") and len(err.splitlines()) == 1
 
 
 def test_the_subcommand_is_registered_with_its_handler() -> None:
@@ -132,57 +128,3 @@ def test_the_subcommand_is_registered_with_its_handler() -> None:
     assert arguments.handler is eval_command
     assert arguments.folder == Path("music") and arguments.models == "mfcc" and arguments.json
     assert "msd-vgg/pool5" in parser.parse_args(["eval", "music"]).models
-
-
-def test_specs_are_canonical_and_excerpts_centred() -> None:
-    assert canonical_spec(" msd-vgg ") == "msd-vgg/pool5"
-    assert canonical_spec("msd-musicnn") == "msd-musicnn/penultimate"
-    assert canonical_spec("seed-random:0") == "seed-random"
-    assert canonical_spec("seed-random:3") == "seed-random:3"
-    with pytest.raises(EvalUsageError, match="no layer 'pool9'"):
-        canonical_spec("msd-vgg/pool9")
-    assert excerpt_start(100.0) == 42.5
-    assert excerpt_start(10.0) == 0.0  # shorter than an excerpt: the whole track
-
-
-def test_musicnn_layers_share_one_pass_that_equals_predict() -> None:
-    from core.models.musicnn import MusicnnModel
-
-    (runner,) = build_runners(["msd-musicnn/penultimate", "msd-musicnn/mean_max_pool"])
-    runner.warm_up()  # checks mean_max_pool against the model's own predict()
-    audio = synth_music(7.0, sample_rate=16_000, seed=5)
-    patches = runner.model.patches(audio)
-    outputs = runner.outputs(patches)
-    expected = MusicnnModel("msd-musicnn", "penultimate").predict(patches)
-    np.testing.assert_allclose(
-        outputs["msd-musicnn/penultimate"].embeddings, expected.embeddings, atol=1e-4
-    )
-    np.testing.assert_allclose(outputs["msd-musicnn/penultimate"].tags, expected.tags, atol=1e-5)
-    assert outputs["msd-musicnn/mean_max_pool"].embeddings.shape == (patches.shape[0], 1506)
-
-
-def test_excerpts_skip_a_silent_middle_and_survive_inverted_channels(tmp_path: Path) -> None:
-    sr = 44_100
-    music = synth_music(5.0, sample_rate=sr, seed=3)
-    gap = np.zeros(30 * sr, np.float32)
-    # 5 s music, 30 s silence, 5 s music: the middle 15 s (12.5–27.5 s) are silent; the first
-    # audible stretch stepping outwards from it starts at 2.5 s
-    gapped = encode(np.concatenate([music, gap, music]), tmp_path / "gapped.mp3")
-    excerpt = make_excerpt(gapped, tmp_path / "gapped-excerpt.mp3", 40.0)
-    audio = decode(excerpt, 16_000)
-    assert len(audio) / 16_000 == pytest.approx(15.0, abs=0.1)
-    assert rms(audio[: 2 * 16_000]) > 0.01 and rms(audio[4 * 16_000 :]) < 1e-4
-
-    # right channel = −left: a plain mono downmix is silence, the channels' difference is not
-    inverted = encode(
-        synth_music(20.0, sample_rate=sr, seed=4),
-        tmp_path / "inverted.mp3",
-        channels=2,
-        extra=["-af", "pan=stereo|c0=c0|c1=-1*c0"],
-    )
-    assert rms(decode(inverted, 16_000)) > 0.01  # what the bot hears, via its own fallback
-    assert rms(decode(make_excerpt(inverted, tmp_path / "inv-excerpt.mp3", 20.0), 16_000)) > 0.01
-
-    silent = encode(np.zeros(20 * sr, np.float32), tmp_path / "silent.mp3")
-    with pytest.raises(SilentError):
-        make_excerpt(silent, tmp_path / "silent-excerpt.mp3", 20.0)

@@ -6,7 +6,6 @@ import pytest
 from audio_factory import STYLES, synth_music
 
 from core.embedding import embed_audio
-from core.evaluation import Standardiser, similarities
 from core.models import parse_model_spec
 from core.models.mfcc import (
     FRAME_FEATURES,
@@ -16,6 +15,7 @@ from core.models.mfcc import (
     MfccModel,
     frame_features,
 )
+from evaluation.metrics import Standardiser, similarities
 
 SR = MFCC_SAMPLE_RATE
 CENTROID = 2 * MFCC_COEFFICIENTS  # column of the spectral centroid, after MFCCs and deltas

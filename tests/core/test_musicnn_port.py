@@ -1,6 +1,5 @@
 """Our Keras 3 ports against the musicnn package's own TF1 graph and preprocessing."""
 
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -11,16 +10,19 @@ from audio_factory import encode, synth_music
 from musicnn_reference import run_reference
 
 from core.audio import decode
-from core.constants import MUSICNN_PATCH_FRAMES, MUSICNN_SAMPLE_RATE
+from core.constants import MUSICNN_MEL_BANDS, MUSICNN_PATCH_FRAMES, MUSICNN_SAMPLE_RATE
 from core.errors import ModelFileError
 from core.models.musicnn import (
     MSD_MUSICNN,
     MSD_VGG,
     MusicnnModel,
     MusicnnVariant,
+    build_musicnn,
+    build_vgg,
     checkpoint_folder,
     log_mel,
 )
+from core.models.spec import MUSICNN_LAYERS
 from core.patching import frame_patches
 
 TOLERANCE = 1e-4
@@ -111,11 +113,10 @@ def test_checkpoint_files_are_verified_by_sha256() -> None:
     tampered = MusicnnVariant(
         checkpoint=MSD_VGG.checkpoint,
         sha256={".index": "0" * 64},
-        layers=MSD_VGG.layers,
     )
     with pytest.raises(ModelFileError, match="sha256"):
         checkpoint_folder(tampered)
-    missing = MusicnnVariant("MSD_nothing", {".index": "0" * 64}, {"x": 1})
+    missing = MusicnnVariant("MSD_nothing", {".index": "0" * 64})
     with pytest.raises(ModelFileError, match="missing"):
         checkpoint_folder(missing)
 
@@ -125,4 +126,15 @@ def test_unknown_layers_and_architectures_are_refused() -> None:
         MusicnnModel("msd-vgg", "penultimate")
     with pytest.raises(ValueError, match="unknown"):
         MusicnnModel("mtt-vgg")
-    assert json.dumps(MSD_MUSICNN.layers)  # layer table is plain data (documented in README)
+
+
+@pytest.mark.parametrize("architecture", ["msd-vgg", "msd-musicnn"])
+def test_the_layer_widths_in_the_spec_table_are_the_networks(architecture: str) -> None:
+    # core.models.spec states the widths without building a network (vector_size, the
+    # evaluation's mean_pool/max_pool split); here they are checked against the network itself
+    network = build_vgg() if architecture == "msd-vgg" else build_musicnn()
+    outputs = network(np.zeros((1, MUSICNN_PATCH_FRAMES, MUSICNN_MEL_BANDS), np.float32))
+    widths = {name: int(value.shape[-1]) for name, value in outputs.items() if name != "logits"}
+    if architecture == "msd-musicnn":
+        widths["mean_max_pool"] = widths["mean_pool"] + widths["max_pool"]
+    assert widths == MUSICNN_LAYERS[architecture]

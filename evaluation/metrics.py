@@ -10,13 +10,9 @@ product of L2-normalised rows throughout, as in core.ranking.
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
-
-Pooling = Literal["mean", "mean+std"]
-POOLINGS: tuple[Pooling, ...] = ("mean", "mean+std")
 
 _EPS = 1e-12
 
@@ -26,24 +22,6 @@ def l2_rows(x: npt.NDArray[np.floating]) -> npt.NDArray[np.float32]:
     x = np.asarray(x, dtype=np.float64)
     norms = np.linalg.norm(x, axis=1, keepdims=True)
     return (x / np.maximum(norms, _EPS)).astype(np.float32)
-
-
-def pool(patches: npt.NDArray[np.float32], method: Pooling = "mean") -> npt.NDArray[np.float32]:
-    """One unit-norm track vector from its patch vectors (p, d).
-
-    "mean" is what the bot stores (core.embedding): the L2-normalised mean, shape (d,).
-    "mean+std" appends each dimension's spread over the patches, which says how much the track
-    changes along it, shape (2d,).
-    """
-    x = np.asarray(patches, dtype=np.float64)
-    if x.ndim != 2 or x.shape[0] == 0:
-        raise ValueError(f"expected patch vectors of shape (p ≥ 1, d), got {x.shape}")
-    parts = [x.mean(axis=0)]
-    if method == "mean+std":
-        parts.append(x.std(axis=0))
-    elif method != "mean":
-        raise ValueError(f"unknown pooling {method!r}")
-    return l2_rows(np.concatenate(parts)[np.newaxis])[0]
 
 
 @dataclass(frozen=True)

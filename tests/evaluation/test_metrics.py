@@ -6,7 +6,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from core.evaluation import (
+from evaluation.metrics import (
     Row,
     Standardiser,
     best_other_similarity,
@@ -16,7 +16,6 @@ from core.evaluation import (
     leave_one_out,
     own_ranks,
     own_similarity,
-    pool,
     recall_at,
 )
 
@@ -98,15 +97,6 @@ def test_similarity_figures() -> None:
         [np.cos(np.deg2rad(60)), np.cos(np.deg2rad(20))],
         rtol=1e-6,
     )
-
-
-def test_pooling_mean_is_the_bots_vector_and_std_adds_the_spread() -> None:
-    patches = np.array([[1.0, 0.0], [3.0, 0.0]], dtype=np.float32)
-    np.testing.assert_allclose(pool(patches, "mean"), [1.0, 0.0])
-    # mean (2, 0) and spread (1, 0): (2, 0, 1, 0) / √5
-    np.testing.assert_allclose(pool(patches, "mean+std"), np.array([2, 0, 1, 0]) / np.sqrt(5))
-    with pytest.raises(ValueError):
-        pool(np.zeros((0, 2), np.float32))
 
 
 def test_standardiser_centres_and_scales_by_the_catalog() -> None:

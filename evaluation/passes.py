@@ -1,0 +1,207 @@
+"""One sample rate's pass over the tracks: decode, cut, run the networks, cache the results.
+
+Each model embeds exactly as the bot does: core.audio.load_track, model.patches,
+core.embedding.select_patches, model.predict. A track is decoded once per rate and that audio
+serves every model of the rate, while a second thread decodes the next track and cuts its
+patches (ffmpeg and numpy) as TensorFlow runs the current one: two cores busy.
+"""
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+from tqdm import tqdm
+
+from core.audio import load_track
+from core.embedding import select_patches
+from core.errors import AudioError, TooShortError
+from evaluation.cache import Part, SpecCache
+from evaluation.corpus import Track
+from evaluation.excerpts import make_excerpt, make_reencode
+from evaluation.runners import Runner
+
+SAVE_EVERY_SECONDS = 60.0  # an interrupted run keeps all but the last minute of work
+PREFETCH_TRACKS = 2  # tracks decoded ahead of the network
+
+
+@dataclass
+class Prepared:
+    """A track decoded and cut, ready for the networks (made in the prefetch thread).
+
+    patches[part][runner index]: (≤ MAX_PATCHES_PER_TRACK, ...) model inputs.
+    """
+
+    index: int
+    patches: dict[Part, dict[int, npt.NDArray[np.float32]]] = field(default_factory=dict)
+    decode_seconds: float = 0.0
+    patch_seconds: dict[int, float] = field(default_factory=dict)
+    duration: float | None = None
+    error: str | None = None
+
+
+class Pass:
+    """Runs the runners of one sample rate over the tracks that lack results in their caches."""
+
+    def __init__(
+        self,
+        sample_rate: int,
+        runners: list[Runner],
+        tracks: list[Track],
+        caches: dict[str, SpecCache],
+        reencoded: set[int],
+        workdir: Path,
+        files: dict[tuple[int, Part], Path],
+    ) -> None:
+        self.sample_rate = sample_rate
+        self.runners = runners
+        self.tracks = tracks
+        self.caches = caches
+        self.reencoded = reencoded
+        self.workdir = workdir
+        self.files = files  # excerpts and re-encodes made so far, shared by the passes
+
+    def parts(self, index: int) -> list[Part]:
+        parts: list[Part] = ["full", "excerpt"]
+        return [*parts, "reencode"] if index in self.reencoded else parts
+
+    def missing(self, index: int, spec: str) -> list[Part]:
+        sha = self.tracks[index].sha256
+        return [part for part in self.parts(index) if not self.caches[spec].has(sha, part)]
+
+    def runner_parts(self, index: int, runner_index: int) -> set[Part]:
+        return {p for spec in self.runners[runner_index].specs for p in self.missing(index, spec)}
+
+    def duration_known(self, index: int) -> float | None:
+        sha = self.tracks[index].sha256
+        for cache in self.caches.values():
+            if "duration" in cache.entries.get(sha, {}):
+                return float(cache.entries[sha]["duration"])
+        return None
+
+    def source(self, index: int, part: Part, duration: float) -> Path:
+        """The file to decode for `part`, made with ffmpeg on first use."""
+        track = self.tracks[index]
+        if part == "full":
+            return track.path
+        if (index, part) not in self.files:
+            target = self.workdir / f"{index}.{part}.mp3"
+            if part == "excerpt":
+                make_excerpt(track.path, target, duration)
+            else:
+                make_reencode(track.path, target)
+            self.files[(index, part)] = target
+        return self.files[(index, part)]
+
+    def prepare(self, index: int) -> Prepared:
+        """Decode each needed part once and cut it for every runner (prefetch thread)."""
+        prepared = Prepared(index)
+        wanted = {r: self.runner_parts(index, r) for r in range(len(self.runners))}
+        needed = {part for parts in wanted.values() for part in parts}
+        duration = self.duration_known(index)
+        parts: tuple[Part, ...] = ("full", "excerpt", "reencode")
+        try:
+            for part in parts:
+                if part not in needed and not (part == "full" and duration is None):
+                    continue
+                started = time.perf_counter()
+                audio = load_track(self.source(index, part, duration or 0.0), self.sample_rate)
+                if part == "full":
+                    prepared.decode_seconds = time.perf_counter() - started
+                    duration = prepared.duration = audio.shape[0] / self.sample_rate
+                for r, runner in enumerate(self.runners):
+                    if part not in wanted[r]:
+                        continue
+                    started = time.perf_counter()
+                    patches = runner.model.patches(audio)
+                    if patches.shape[0] == 0:
+                        raise TooShortError(f"{part}: too short for one analysis window")
+                    chosen = select_patches(patches)
+                    prepared.patches.setdefault(part, {})[r] = np.ascontiguousarray(chosen)
+                    if part == "full":
+                        prepared.patch_seconds[r] = time.perf_counter() - started
+        except AudioError as error:
+            prepared.error = error.reason if part == "full" else f"{part}: {error.reason}"
+        return prepared
+
+    def finish(self, prepared: Prepared) -> None:
+        """Run the networks on a prepared track and store the results (main thread)."""
+        index = prepared.index
+        sha = self.tracks[index].sha256
+        for r, runner in enumerate(self.runners):
+            specs = [spec for spec in runner.specs if self.missing(index, spec)]
+            if not specs:
+                continue
+            if prepared.error is not None:
+                for spec in specs:
+                    self.caches[spec].put(sha, "error", prepared.error)
+                continue
+            for part, by_runner in prepared.patches.items():
+                if r not in by_runner:
+                    continue
+                started = time.perf_counter()
+                outputs = runner.outputs(by_runner[r])
+                seconds = time.perf_counter() - started
+                for spec in specs:
+                    if part not in self.missing(index, spec):
+                        continue
+                    cache = self.caches[spec]
+                    cache.put(sha, part, outputs[spec].embeddings)
+                    if outputs[spec].tags.shape[1]:
+                        cache.put(sha, f"{part}.tags", outputs[spec].tags)
+                    if part == "full":
+                        network = prepared.patch_seconds[r] + seconds
+                        cache.put(sha, "seconds", np.array([prepared.decode_seconds, network]))
+                        cache.put(sha, "duration", float(prepared.duration or 0.0))
+
+    def pending(self) -> list[int]:
+        return [
+            i
+            for i in range(len(self.tracks))
+            if any(self.missing(i, spec) for runner in self.runners for spec in runner.specs)
+        ]
+
+
+def _save_all(caches: dict[str, SpecCache]) -> None:
+    for cache in caches.values():
+        cache.save()
+
+
+async def run_pass(work: Pass, label: str) -> None:
+    """Prepare tracks in a thread, PREFETCH_TRACKS ahead, and finish them here in order.
+
+    Between tracks the event loop gets control, so Ctrl-C or SIGTERM stops the run there; the
+    caches are saved every SAVE_EVERY_SECONDS and on the way out, whatever the reason.
+    """
+    pending = work.pending()
+    if not pending:
+        return
+    for runner in work.runners:
+        runner.warm_up()
+    saved = time.monotonic()
+    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="eval-decode")
+    queue: deque[Future[Prepared]] = deque()
+    indices: Iterator[int] = iter(pending)
+    try:
+        with tqdm(total=len(pending), unit="track", desc=label, disable=None) as bar:
+            for index in indices:
+                queue.append(executor.submit(work.prepare, index))
+                if len(queue) > PREFETCH_TRACKS:
+                    work.finish(queue.popleft().result())
+                    bar.update(1)
+                    await asyncio.sleep(0)
+                    if time.monotonic() - saved > SAVE_EVERY_SECONDS:
+                        await asyncio.to_thread(_save_all, work.caches)
+                        saved = time.monotonic()
+            while queue:
+                work.finish(queue.popleft().result())
+                bar.update(1)
+                await asyncio.sleep(0)
+    finally:
+        executor.shutdown(wait=True, cancel_futures=True)
+        _save_all(work.caches)

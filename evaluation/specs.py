@@ -1,0 +1,46 @@
+"""Which models a run compares, named by core.models' one spec grammar.
+
+The evaluation adds no spelling of its own: a spec is parsed by `parse_model_spec`, its cache
+file is named by the spec's model id (which carries the front-end version, so a front-end change
+starts a new cache instead of mixing old and new vectors), and an unknown spec or unreadable
+seed file becomes the command's usage error.
+"""
+
+import re
+
+from core.errors import ModelFileError
+from core.models.spec import ModelSpec, UnknownModelError, parse_model_spec
+from evaluation.errors import EvalUsageError
+
+# The full comparison. mean_max_pool also yields mean_pool and max_pool (its two halves).
+DEFAULT_SPECS = (
+    "msd-vgg/pool5",
+    "msd-musicnn/penultimate",
+    "msd-musicnn/mean_max_pool",
+    "seed-random",
+    "mfcc",
+)
+# Fused when both are evaluated: their unit vectors (raw, or each standardised) side by side.
+FUSED = ("msd-vgg/pool5", "msd-musicnn/penultimate")
+
+
+def parse_specs(text: str) -> list[ModelSpec]:
+    """A comma-separated list of specs, parsed, duplicates dropped, order kept.
+
+    Raises EvalUsageError, with core.models' one-line message, for an unknown spec.
+    """
+    try:
+        specs = [parse_model_spec(part) for part in text.split(",") if part.strip()]
+    except (UnknownModelError, ModelFileError) as error:
+        raise EvalUsageError(str(error)) from error
+    if not specs:
+        raise EvalUsageError("--models names no model")
+    unique: dict[str, ModelSpec] = {}
+    for spec in specs:
+        unique.setdefault(spec.name, spec)
+    return list(unique.values())
+
+
+def cache_file_name(spec: ModelSpec) -> str:
+    """The file a spec's results are cached in: its model id, made safe for a file name."""
+    return re.sub(r"[^A-Za-z0-9@._-]+", "_", spec.model_id) + ".npz"
