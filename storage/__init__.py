@@ -8,20 +8,26 @@ from storage.catalog import Catalog, CatalogCache, CatalogSource
 from storage.database import DEFAULT_PATH, Database
 from storage.embeddings import EmbeddingRepository
 from storage.errors import (
+    DatabaseFileError,
     DimensionMismatchError,
     DuplicateTrackError,
+    ForeignDatabaseError,
     JournalModeError,
+    ReadOnlyDatabaseError,
     SchemaTooNewError,
+    SchemaTooOldError,
     StorageError,
 )
 from storage.feedback import FeedbackRepository, Tally
-from storage.migrations import LATEST_VERSION, MIGRATIONS, Migration, migrate
+from storage.files import writable
+from storage.migrations import APPLICATION_ID, LATEST_VERSION, MIGRATIONS, Migration, migrate
 from storage.queries import Query, QueryRepository, SentMedia
 from storage.session import Connector, Session
 from storage.tracks import UNSET, CatalogStats, Track, TrackRepository
 from storage.users import Role, User, UserRepository
 
 __all__ = [
+    "APPLICATION_ID",
     "DEFAULT_PATH",
     "LATEST_VERSION",
     "MIGRATIONS",
@@ -32,16 +38,20 @@ __all__ = [
     "CatalogStats",
     "Connector",
     "Database",
+    "DatabaseFileError",
     "DimensionMismatchError",
     "DuplicateTrackError",
     "EmbeddingRepository",
     "FeedbackRepository",
+    "ForeignDatabaseError",
     "JournalModeError",
     "Migration",
     "Query",
     "QueryRepository",
+    "ReadOnlyDatabaseError",
     "Role",
     "SchemaTooNewError",
+    "SchemaTooOldError",
     "SentMedia",
     "Session",
     "StorageError",
@@ -51,4 +61,5 @@ __all__ = [
     "User",
     "UserRepository",
     "migrate",
+    "writable",
 ]

@@ -32,3 +32,26 @@ class DuplicateTrackError(StorageError):
 
 class DimensionMismatchError(StorageError):
     """Vectors of one model id disagree on their length, so they cannot form one matrix."""
+
+
+class DatabaseFileError(StorageError):
+    """DATABASE_PATH can't serve as Soundalike's database (a folder, not SQLite, unreadable…).
+
+    The message names the path and says what to do, so the CLI and the bot print it as is.
+    """
+
+    def __init__(self, path: object, problem: str) -> None:
+        super().__init__(f"{path}: {problem}")
+        self.path = path
+
+
+class ForeignDatabaseError(DatabaseFileError):
+    """An SQLite file that belongs to another application; refused before anything writes."""
+
+
+class ReadOnlyDatabaseError(DatabaseFileError):
+    """The file or its folder can't be written, and this use of the database needs to write."""
+
+
+class SchemaTooOldError(DatabaseFileError):
+    """Opened read-only, the file lacks migrations this code needs (and can't apply them)."""

@@ -22,6 +22,10 @@ class Migration:
     statements: tuple[str, ...]
 
 
+# `PRAGMA application_id` of a Soundalike file ("SNDL"): how `storage.files` tells our file from
+# another application's SQLite database before anything writes to it.
+APPLICATION_ID = 0x534E444C
+
 _CATALOG_CHANGED = "UPDATE catalog_state SET revision = revision + 1 WHERE id = 1;"
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -114,6 +118,11 @@ MIGRATIONS: tuple[Migration, ...] = (
             "ALTER TABLE embeddings DROP COLUMN tags",
             "ALTER TABLE users DROP COLUMN language",
         ),
+    ),
+    Migration(
+        "mark the file as Soundalike's (PRAGMA application_id), also in files made before",
+        # Written to the header in this step's transaction, together with user_version.
+        (f"PRAGMA application_id = {APPLICATION_ID:d}",),
     ),
 )
 

@@ -9,7 +9,7 @@ import aiosqlite
 import numpy as np
 import pytest
 
-from storage import LATEST_VERSION, MIGRATIONS, Database, Migration, Tally, migrate
+from storage import APPLICATION_ID, LATEST_VERSION, MIGRATIONS, Database, Migration, Tally, migrate
 from storage.codecs import encode_ranking, encode_vector
 
 Seed = Callable[[aiosqlite.Connection], Awaitable[None]]
@@ -73,11 +73,21 @@ async def check_v3(db: Database) -> None:
     np.testing.assert_array_equal(catalog.matrix, [VECTOR * 2])
 
 
+async def seed_v4(conn: aiosqlite.Connection) -> None:
+    """Version 4 only marks the file; the data of the earlier versions must survive it."""
+
+
+async def check_v4(db: Database) -> None:
+    row = await db.connector.fetchone("PRAGMA application_id")
+    assert row is not None and row[0] == APPLICATION_ID
+
+
 # Data a file at each version can hold, and how to see it survived. A new migration adds an entry.
 DATA: dict[int, tuple[Seed, Check]] = {
     1: (seed_v1, check_v1),
     2: (seed_v2, check_v2),
     3: (seed_v3, check_v3),
+    4: (seed_v4, check_v4),
 }
 
 
