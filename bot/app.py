@@ -5,6 +5,7 @@ opened in post_init and closed in post_shutdown, so `python -m bot` and the test
 the same way. Handler group -1 is the access gate; everything else sits behind it.
 """
 
+import asyncio
 import logging
 import shutil
 import tempfile
@@ -12,6 +13,7 @@ from pathlib import Path
 
 from telegram import BotCommand, LinkPreviewOptions, Update
 from telegram.constants import ParseMode
+from telegram.error import InvalidToken, NetworkError, TelegramError
 from telegram.ext import (
     AIORateLimiter,
     ApplicationBuilder,
@@ -25,7 +27,7 @@ from telegram.ext import (
 )
 
 from bot import access, handlers
-from bot.config import BotSettings
+from bot.config import BotSettings, ConfigError
 from bot.context import BotApplication, BotContext, BotData, Resources
 from bot.recommender import Recommender, adopt_previous_vectors
 from core.embedding_service import EmbeddingService
@@ -138,6 +140,14 @@ class RedactToken(logging.Filter):
         message = record.getMessage()
         if self.token in message:
             record.msg, record.args = message.replace(self.token, "<token>"), None
+        # A traceback logged with exc_info carries the exceptions' messages (PTB's InvalidToken
+        # names the token): render it here, redacted; Formatter uses a set exc_text as is.
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text and self.token in record.exc_text:
+            record.exc_text = record.exc_text.replace(self.token, "<token>")
+        if record.stack_info and self.token in record.stack_info:
+            record.stack_info = record.stack_info.replace(self.token, "<token>")
         return True
 
 
@@ -151,7 +161,58 @@ def configure_logging(token: str) -> None:
     logging.getLogger("httpcore").setLevel(logging.WARNING)
 
 
+def start_error(error: TelegramError, settings: BotSettings) -> ConfigError:
+    """One line for a Bot API failure at start-up, naming the setting to fix, never the token.
+
+    PTB turns both 401 and 404 from getMe into InvalidToken("The token `…` was rejected"); the
+    answer's own description (its __cause__) tells them apart: "Unauthorized" is 401.
+    """
+    if isinstance(error, InvalidToken):
+        if str(error.__cause__ or "").startswith("Unauthorized"):
+            line = (
+                "Telegram rejected the token (401 Unauthorized): BOT_TOKEN is wrong or was "
+                "revoked; get the current one from @BotFather"
+            )
+        else:
+            line = (
+                f"no Bot API at TELEGRAM_API_URL (404 Not Found from {settings.api_url}): "
+                "check the URL, or leave it unset for api.telegram.org"
+            )
+    elif isinstance(error, NetworkError):  # also TimedOut: nothing answered
+        line = (
+            f"cannot reach the Bot API at TELEGRAM_API_URL ({settings.api_url}): {error}; "
+            "check the URL and the network"
+        )
+    else:
+        line = f"the Bot API at {settings.api_url} failed at start-up: {error}"
+    return ConfigError(line.replace(settings.bot_token, "<token>"))
+
+
 def run(settings: BotSettings) -> None:
-    """Long polling until SIGINT/SIGTERM, then a clean shutdown."""
+    """Long polling until SIGINT/SIGTERM, then a clean shutdown.
+
+    The Application is initialised (getMe) here rather than inside run_polling, whose retry
+    loop logs a rejected token with a traceback that names it; a Bot API failure at start-up
+    becomes one ConfigError line. Resource errors (the database, the model) pass unchanged.
+    """
     configure_logging(settings.bot_token)
-    build_application(settings).run_polling(allowed_updates=Update.ALL_TYPES)
+    application = build_application(settings)
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)  # run_polling takes this loop over and closes it
+    ptb_log = logging.getLogger("telegram")
+    level = ptb_log.level
+    try:
+        # Quiet while getMe runs: its failure is reported below in one line, and PTB would also
+        # log e.g. a web page at TELEGRAM_API_URL ("Can not load invalid JSON") with a traceback.
+        ptb_log.setLevel(logging.CRITICAL)
+        try:
+            loop.run_until_complete(application.initialize())
+        except BaseException:
+            loop.run_until_complete(application.bot.shutdown())  # close the HTTP clients
+            loop.close()
+            raise
+        finally:
+            ptb_log.setLevel(level)
+        application.run_polling(allowed_updates=Update.ALL_TYPES)
+    except TelegramError as error:
+        raise start_error(error, settings) from None

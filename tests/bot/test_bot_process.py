@@ -3,10 +3,13 @@ clean stop on SIGTERM; a clear exit without a token."""
 
 import os
 import signal
+import socket
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from fake_telegram import FakeTelegram, FakeUser
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -84,3 +87,97 @@ def test_an_unknown_model_is_refused_at_start_up_in_one_line(tmp_path: Path) -> 
             "error: MODEL: msd-vgg has no layer 'pool9'; known: pool5"
         ]
         assert not server.calls()  # refused before the bot or a worker started
+
+
+def run_bot(tmp_path: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """`python -m bot` to its end, with its own database file unless `env` names one."""
+    return subprocess.run(
+        [sys.executable, "-m", "bot"],
+        cwd=tmp_path,
+        env={
+            **os.environ,
+            "DATABASE_PATH": str(tmp_path / "bot.sqlite3"),
+            "WORKERS": "1",
+            **env,
+            "PYTHONPATH": str(ROOT),
+        },
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+    )
+
+
+def free_port() -> int:
+    """A port nothing listens on (bound, then released)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.mark.parametrize(
+    ("failure", "expected"),
+    [
+        ("revoked token", "error: Telegram rejected the token (401"),
+        ("wrong url", "error: no Bot API at TELEGRAM_API_URL (404"),
+        ("web page at the url", "error: no Bot API at TELEGRAM_API_URL (404"),
+        ("nothing listening", "error: cannot reach the Bot API at TELEGRAM_API_URL"),
+    ],
+)
+def test_a_rejected_start_is_one_line_without_the_token(
+    tmp_path: Path, failure: str, expected: str
+) -> None:
+    """getMe answered 401 or 404, or no answer at all: exit 2 in one line, the token nowhere."""
+    with FakeTelegram() as server:
+        env = server.env()
+        if failure == "revoked token":  # well-formed, but not the server's: 401 Unauthorized
+            env["BOT_TOKEN"] = f"{server.bot_id}:AA{'r' * 33}"
+        elif failure == "wrong url":  # a JSON 404, as the Bot API gives for unknown paths
+            env["TELEGRAM_API_URL"] = f"{server.base_url}/not-the-bot-api"
+        elif failure == "web page at the url":  # some web server's HTML 404 page
+            server.fail_next("getMe", status=404, body=b"<html><h1>Not Found</h1></html>")
+        else:
+            env["TELEGRAM_API_URL"] = f"http://127.0.0.1:{free_port()}"
+        result = run_bot(tmp_path, env)
+    output = result.stdout + result.stderr
+    assert result.returncode == 2, output
+    assert env["BOT_TOKEN"] not in output
+    assert env["BOT_TOKEN"].split(":")[1] not in output
+    lines = output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(expected), output
+    assert not (tmp_path / "bot.sqlite3").exists()  # stopped before opening anything
+
+
+def foreign_database(path: Path) -> None:
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE notes (body TEXT)")
+    conn.close()
+
+
+@pytest.mark.parametrize(
+    ("kind", "expected"),
+    [
+        ("text file", "is not an SQLite database"),
+        ("folder", "is a folder"),
+        ("other application's database", "another application's SQLite database"),
+    ],
+)
+def test_a_bad_database_path_stops_the_bot_in_one_line(
+    tmp_path: Path, kind: str, expected: str
+) -> None:
+    path = tmp_path / "bad"
+    if kind == "text file":
+        path.write_text("hello\n" * 30)
+    elif kind == "folder":
+        path.mkdir()
+    else:
+        foreign_database(path)
+    before = sorted(tmp_path.iterdir()), path.read_bytes() if path.is_file() else b""
+    with FakeTelegram() as server:
+        result = run_bot(tmp_path, {**server.env(), "DATABASE_PATH": str(path)})
+    output = result.stdout + result.stderr
+    assert result.returncode == 2, output
+    assert "Traceback" not in output and server.token not in output
+    lines = output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {path}: ") and expected in lines[0]
+    assert (sorted(tmp_path.iterdir()), path.read_bytes() if path.is_file() else b"") == before
