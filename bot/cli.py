@@ -8,7 +8,9 @@ traceback. Settings (DATABASE_PATH, MODEL, WORKERS) come from the environment or
 import argparse
 import asyncio
 import json
+import logging
 import os
+import re
 import signal
 import sys
 import time
@@ -22,11 +24,44 @@ from bot.links import display_name, track_url
 from bot.metadata import MetadataFileError, read_metadata_csv
 from core.errors import AudioError, ModelFileError
 from core.models import parse_model_spec
-from storage import Database, StorageError, Track
+from storage import Database, StorageError, Track, writable
 
 EXIT_FAILURES = 1  # the command ran, but some input could not be used
 EXIT_USAGE = 2  # bad arguments, settings or files the command cannot start with
 EXIT_INTERRUPTED = 130
+
+TOP_MAX = 100  # the stored ranking keeps 100 tracks (bot.recommender.RESULTS_KEPT)
+WORKERS_MAX = 64
+INT64_MAX = 2**63 - 1  # SQLite's INTEGER: a larger number can't even be bound as a parameter
+TELEGRAM_ID_MAX = 2**52 - 1  # Telegram: user ids have at most 52 significant bits
+
+
+def whole_number(low: int, high: int) -> Callable[[str], int]:
+    """An argparse type: ASCII digits from `low` to `high`, else a usage error (exit 2).
+
+    `int` alone takes "-5", "+5", " 5", "1_0" and other scripts' digits, and numbers too big
+    for SQLite, which end in a traceback or in nonsense (`--top -5` printed 18 results).
+    """
+
+    def parse(raw: str) -> int:
+        if not re.fullmatch(r"[0-9]{1,19}", raw) or not low <= int(raw) <= high:
+            raise argparse.ArgumentTypeError(
+                f"invalid int value: {raw!r} (a whole number from {low} to {high})"
+            )
+        return int(raw)
+
+    return parse
+
+
+def open_database(settings: Settings, *, writes: bool) -> Database:
+    """The database for a command; one that only reads opens read-only where it can't write.
+
+    Only when the file or its folder is not writable (a read-only mount, a file shared
+    read-only): elsewhere a reading command still creates a new file and migrates an old one,
+    as it always has, and a read-only open would refuse both.
+    """
+    path = settings.database_path
+    return Database(path, read_only=not writes and path.exists() and not writable(path))
 
 
 def format_tags(tags: Sequence[tuple[str, float]]) -> str:
@@ -69,7 +104,7 @@ async def import_command(arguments: argparse.Namespace, settings: Settings) -> i
         print(f"{arguments.meta}: {problem}", file=sys.stderr)
     workers = arguments.workers or settings.workers
     async with (
-        Database(settings.database_path) as database,
+        open_database(settings, writes=True) as database,
         EmbeddingService(settings.model, workers) as service,
     ):
         await adopt_previous_vectors(database, settings.model)
@@ -104,10 +139,11 @@ async def recommend_command(arguments: argparse.Namespace, settings: Settings) -
     from core.embedding_service import EmbeddingService
 
     async with (
-        Database(settings.database_path) as database,
+        open_database(settings, writes=False) as database,
         EmbeddingService(settings.model, workers=1) as service,
     ):
-        await adopt_previous_vectors(database, settings.model)
+        if not database.read_only:  # adopting renames vectors: a write
+            await adopt_previous_vectors(database, settings.model)
         recommender = Recommender(database, service, settings.model)
         try:
             answer = await recommender.answer(arguments.file)
@@ -154,7 +190,7 @@ async def recommend_command(arguments: argparse.Namespace, settings: Settings) -
 
 async def catalog_command(arguments: argparse.Namespace, settings: Settings) -> int:
     """`catalog list`, `catalog stats`, `catalog remove ID`."""
-    async with Database(settings.database_path) as database:
+    async with open_database(settings, writes=arguments.action == "remove") as database:
         if arguments.action == "list":
             for track in await database.tracks.list(arguments.limit, arguments.offset):
                 minutes, seconds = divmod(round(track.duration or 0), 60)
@@ -185,16 +221,26 @@ async def catalog_command(arguments: argparse.Namespace, settings: Settings) -> 
 
 
 def bot_command(_: argparse.Namespace, __: Settings) -> int:
-    """`python -m bot`: the Telegram bot, long polling until SIGINT/SIGTERM."""
+    """`python -m bot`: the Telegram bot, long polling until SIGINT/SIGTERM.
+
+    Errors with a one-line message of ours go to main(); anything else is logged through the
+    handler that redacts the token (a bare traceback could show it) and exits 1.
+    """
     from bot.app import run
 
-    run(load_bot_settings())
+    try:
+        run(load_bot_settings())
+    except (ConfigError, ModelFileError, StorageError):
+        raise
+    except Exception:
+        logging.getLogger("bot").critical("the bot stopped on an unexpected error", exc_info=True)
+        return EXIT_FAILURES
     return 0
 
 
 async def users_command(arguments: argparse.Namespace, settings: Settings) -> int:
     """`users allow ID`, `users deny ID`, `users list`: the whitelist, from the terminal."""
-    async with Database(settings.database_path) as database:
+    async with open_database(settings, writes=arguments.action != "list") as database:
         if arguments.action == "allow":
             await database.users.allow(arguments.id, None)
             print(f"allowed {arguments.id}")
@@ -235,7 +281,9 @@ def build_parser() -> argparse.ArgumentParser:
     embed = commands.add_parser("embed", help="print the top tags of audio files, with timings")
     embed.add_argument("files", nargs="+", type=Path, metavar="FILE")
     embed.add_argument("--model", help="model spec (default: MODEL setting, else msd-vgg/pool5)")
-    embed.add_argument("--tags", type=int, default=3, help="how many tags to show (default 3)")
+    embed.add_argument(
+        "--tags", type=whole_number(0, 50), default=3, help="how many tags to show (default 3)"
+    )
     embed.set_defaults(handler=embed_command)
 
     index = commands.add_parser("import", help="index audio files and folders into the catalog")
@@ -246,29 +294,40 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE.csv",
         help="CSV: file,title,artist,album,yandex_track_id,yandex_album_id",
     )
-    index.add_argument("--workers", type=int, help="embedding processes (default: cores)")
+    index.add_argument(
+        "--workers",
+        type=whole_number(1, WORKERS_MAX),
+        help=f"embedding processes, 1 to {WORKERS_MAX} (default: cores)",
+    )
     index.set_defaults(handler=import_command)
 
     similar = commands.add_parser("recommend", help="print the catalog tracks most like FILE")
     similar.add_argument("file", type=Path, metavar="FILE")
-    similar.add_argument("--top", type=int, default=10, help="how many (default 10)")
+    similar.add_argument(
+        "--top",
+        type=whole_number(1, TOP_MAX),
+        default=10,
+        help=f"how many, 1 to {TOP_MAX} (default 10)",
+    )
     similar.add_argument("--json", action="store_true", help="print JSON")
     similar.set_defaults(handler=recommend_command)
 
     catalog = commands.add_parser("catalog", help="list, count or remove catalog tracks")
     actions = catalog.add_subparsers(dest="action", metavar="ACTION", required=True)
     listing = actions.add_parser("list", help="tracks in import order")
-    listing.add_argument("--limit", type=int, default=50)
-    listing.add_argument("--offset", type=int, default=0)
+    listing.add_argument("--limit", type=whole_number(0, INT64_MAX), default=50)
+    listing.add_argument("--offset", type=whole_number(0, INT64_MAX), default=0)
     actions.add_parser("stats", help="counts per model, total duration")
     remove = actions.add_parser("remove", help="remove a track and its vectors")
-    remove.add_argument("id", type=int, metavar="ID")
+    remove.add_argument("id", type=whole_number(1, INT64_MAX), metavar="ID")
     catalog.set_defaults(handler=catalog_command)
 
     users = commands.add_parser("users", help="manage the whitelist: allow ID, deny ID, list")
     user_actions = users.add_subparsers(dest="action", metavar="ACTION", required=True)
     for action, text in (("allow", "let a Telegram user in"), ("deny", "revoke their access")):
-        user_actions.add_parser(action, help=text).add_argument("id", type=int, metavar="ID")
+        user_actions.add_parser(action, help=text).add_argument(
+            "id", type=whole_number(1, TELEGRAM_ID_MAX), metavar="ID"
+        )
     user_actions.add_parser("list", help="whitelisted users, admins first")
     users.set_defaults(handler=users_command)
 
