@@ -61,7 +61,7 @@ def open_database(settings: Settings, *, writes: bool) -> Database:
     as it always has, and a read-only open would refuse both.
     """
     path = settings.database_path
-    return Database(path, read_only=not writes and path.exists() and not writable(path))
+    return Database(path, read_only=not writes and not writable(path))
 
 
 def format_tags(tags: Sequence[tuple[str, float]]) -> str:

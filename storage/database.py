@@ -112,8 +112,8 @@ class Database:
         elif not writable(self.path):
             raise ReadOnlyDatabaseError(
                 self.path,
-                "the file or its folder is read-only, and this command writes; "
-                "only `catalog list|stats`, `users list` and `recommend` work read-only",
+                "is read-only here (the file or its folder can't be written) and this needs "
+                "to write; commands that only read still work",
             )
         uri = sqlite_uri(self.path, read_only=self.read_only, immutable=state.immutable)
         try:

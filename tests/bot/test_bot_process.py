@@ -181,3 +181,38 @@ def test_a_bad_database_path_stops_the_bot_in_one_line(
     lines = output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"error: {path}: ") and expected in lines[0]
     assert (sorted(tmp_path.iterdir()), path.read_bytes() if path.is_file() else b"") == before
+
+
+def test_a_read_only_database_stops_the_bot_in_one_line(tmp_path: Path) -> None:
+    """The bot writes (whitelist, rankings): on a read-only mount it refuses to start.
+
+    Root ignores permission bits, so the folder is bind-mounted read-only in a user namespace.
+    """
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    mount = 'mount --bind -o ro "$0" "$0" && exec "$@"'
+    if subprocess.run(["unshare", "-rm", "true"], capture_output=True, check=False).returncode:
+        pytest.skip("no user namespaces here: `unshare -rm` cannot bind-mount read-only")
+    path = folder / "bot.sqlite3"
+    with FakeTelegram() as server:
+        result = subprocess.run(
+            ["unshare", "-rm", "sh", "-c", mount, str(folder), sys.executable, "-m", "bot"],
+            cwd=tmp_path,
+            env={
+                **os.environ,
+                **server.env(),
+                "DATABASE_PATH": str(path),
+                "PYTHONPATH": str(ROOT),
+            },
+            capture_output=True,
+            text=True,
+            timeout=90,
+            check=False,
+        )
+    output = result.stdout + result.stderr
+    assert result.returncode == 2, output
+    assert output.strip().splitlines() == [
+        f"error: {path}: is read-only here (the file or its folder can't be written) and this "
+        "needs to write; commands that only read still work"
+    ]
+    assert not path.exists()

@@ -143,6 +143,9 @@ def test_reading_commands_work_on_a_read_only_mount(tmp_path: Path) -> None:
     for args in [("users", "allow", "5"), ("users", "deny", "42"), ("catalog", "remove", "1")]:
         line = one_error_line(cli(path, *args, read_only_folder=folder))
         assert "read-only" in line and str(path) in line, line
+    missing = folder / "missing.sqlite3"
+    line = one_error_line(cli(missing, "users", "list", read_only_folder=folder))
+    assert "no Soundalike database yet" in line and str(missing) in line, line
     assert snapshot(folder) == before
 
 
