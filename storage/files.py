@@ -52,6 +52,8 @@ def writable(path: Path) -> bool:
     folder = path.parent
     while not folder.exists() and folder != folder.parent:  # created by the writing open
         folder = folder.parent
+    if not folder.is_dir():
+        return True  # a file in the folder's place: not read-only; the writing open says what
     if not os.access(folder, os.W_OK | os.X_OK):
         return False
     return not path.exists() or os.access(path, os.W_OK)
