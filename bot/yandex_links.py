@@ -58,7 +58,9 @@ class LikedTracks:
     """`--liked`: the token owner's liked tracks (not a link, but imported the same way)."""
 
 
-Target = AlbumLink | TrackLink | ArtistLink | UserPlaylistLink | PlaylistLink | ChartLink | LikedTracks
+Target = (
+    AlbumLink | TrackLink | ArtistLink | UserPlaylistLink | PlaylistLink | ChartLink | LikedTracks
+)
 
 
 class LinkError(ValueError):
@@ -68,7 +70,8 @@ class LinkError(ValueError):
 _ID = r"(\d{1,12})"
 _LOGIN = r"([A-Za-z0-9][A-Za-z0-9._-]{0,63})"
 # New-style playlists: a UUID, sometimes behind a short prefix such as "lk." or "ar.".
-_UUID = r"((?:[A-Za-z]{2,3}\.)?[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})"
+_HEX = "[0-9a-fA-F]"
+_UUID = rf"((?:[A-Za-z]{{2,3}}\.)?{_HEX}{{8}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{12}})"
 _PATHS: tuple[tuple[re.Pattern[str], type], ...] = (
     (re.compile(rf"/album/{_ID}/track/{_ID}"), TrackLink),
     (re.compile(rf"/album/{_ID}"), AlbumLink),

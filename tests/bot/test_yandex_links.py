@@ -32,7 +32,10 @@ UUID = "lk.8a5f0b7e-3f4c-4d2a-9b1e-2c3d4e5f6a7b"
             "https://music.yandex.ru/users/music-blog/playlists/2431",
             UserPlaylistLink("music-blog", "2431"),
         ),
-        ("https://music.yandex.ru/users/ivan.petrov/playlists/3", UserPlaylistLink("ivan.petrov", "3")),
+        (
+            "https://music.yandex.ru/users/ivan.petrov/playlists/3",
+            UserPlaylistLink("ivan.petrov", "3"),
+        ),
         (f"https://music.yandex.ru/playlists/{UUID}", PlaylistLink(UUID)),
         (
             "https://music.yandex.ru/playlists/8a5f0b7e-3f4c-4d2a-9b1e-2c3d4e5f6a7b",
@@ -41,7 +44,10 @@ UUID = "lk.8a5f0b7e-3f4c-4d2a-9b1e-2c3d4e5f6a7b"
         ("https://music.yandex.ru/chart", ChartLink()),
         # pasted variations: no scheme, http, www, query strings and fragments from "share"
         ("music.yandex.ru/album/1", AlbumLink("1")),
-        ("http://www.music.yandex.ru/album/1?utm_source=desktop&utm_medium=copy_link", AlbumLink("1")),
+        (
+            "http://www.music.yandex.ru/album/1?utm_source=desktop&utm_medium=copy_link",
+            AlbumLink("1"),
+        ),
         ("  https://MUSIC.YANDEX.RU/track/7#top  ", TrackLink("7")),
     ],
 )
