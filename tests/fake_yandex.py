@@ -307,7 +307,7 @@ class FakeYandex:
         self._faults.append(_Fault(endpoint, 0, times, track_id, seconds))
 
     def expire_first_link(self, track_id: str) -> None:
-        """The first download link made for the track answers 410 Gone, however often used."""
+        """The first download links made for the track answer 410 Gone, however often used."""
         self._expire_first.add(track_id)
 
     def calls(self, endpoint: str | None = None) -> list[Request]:
@@ -624,11 +624,12 @@ class FakeYandex:
         if track is None or track.error:
             raise _error(404, "not-found", "track not found")
         variants = []
+        with self._lock:  # every variant of the first answer for the track, when asked
+            expired = track_id in self._expire_first
+            self._expire_first.discard(track_id)
         for bitrate in BITRATES:
             ticket = secrets.token_hex(8)
             with self._lock:
-                expired = track_id in self._expire_first
-                self._expire_first.discard(track_id)
                 self._tickets[ticket] = _Ticket(
                     track_id,
                     bitrate,
