@@ -18,6 +18,7 @@ from typing import Any
 from bot.config import ConfigError, Settings, load_bot_settings, load_settings
 from bot.evaluate import add_eval_parser
 from bot.metadata import MetadataFileError, read_metadata_csv
+from bot.yandex_commands import add_yandex_parsers
 from core.errors import AudioError, ModelFileError
 from core.models import load_model
 from storage import Database, StorageError, Track
@@ -266,6 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
     users.set_defaults(handler=users_command)
 
     add_eval_parser(commands)
+    add_yandex_parsers(commands)
     return parser
 
 
