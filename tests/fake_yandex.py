@@ -601,11 +601,14 @@ class FakeYandex:
         return self._mp3(path)
 
     def _search(self, text: str) -> dict[str, Any]:
-        words = text.casefold().split()
+        def words(value: str) -> list[str]:  # a little of the real search's forgiveness
+            return re.sub(r"[\W_]+", " ", value.casefold().replace("ё", "е")).split()
+
+        wanted = words(text)
         found = []
         for track_id, track in self._state.tracks.items():
-            haystack = " ".join([track.title, *(n for _, n in track.artists)]).casefold()
-            if track.error is None and all(word in haystack for word in words):
+            haystack = words(" ".join([track.title, *(n for _, n in track.artists)]))
+            if track.error is None and all(word in haystack for word in wanted):
                 found.append(self._track_json(track_id))
         results = {"type": "track", "total": len(found), "perPage": 10, "order": 0}
         return {
