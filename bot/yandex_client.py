@@ -292,7 +292,8 @@ class YandexMusic:
             case AlbumLink(album_id):
                 return await self._album(album_id)
             case TrackLink(track_id, album_id):
-                return [from_api(t, album_id) for t in await self._tracks([track_id], "track")]
+                tracks = await self._tracks([track_id], f"track {track_id}")
+                return [from_api(t, album_id) for t in tracks]
             case ArtistLink(artist_id):
                 return await self._artist(artist_id, all_artist_tracks, limit)
             case UserPlaylistLink(owner, kind):

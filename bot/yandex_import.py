@@ -78,7 +78,8 @@ class YandexImport:
                     target, all_artist_tracks=all_artist_tracks, limit=room
                 )
             except (YandexCallError, UnavailableError) as error:
-                self.summary.failures.append((describe(target), error.reason))
+                name = describe(target)
+                self.summary.failures.append((name, error.reason.removeprefix(f"{name}: ")))
                 continue
             for track in tracks:
                 if limit is not None and len(found) >= limit:
