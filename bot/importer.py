@@ -153,6 +153,9 @@ class Importer:
             track is not None and await self.database.embeddings.has(track.id, model_id)
         ):
             changes = _csv_changes(track, row) if track is not None else {}
+            if known is not None and track is not None:  # a service's names only fill gaps:
+                # the same bytes under two track ids must not flip the stored ids on each run
+                changes = {k: v for k, v in changes.items() if getattr(track, k) is None}
             if changes:
                 await self.database.tracks.update_metadata(track.id, **changes)
                 self.summary.updated += 1

@@ -198,7 +198,7 @@ class FakeYandex:
 
     def start(self) -> FakeYandex:
         for server in (self._api, self._storage):
-            thread = threading.Thread(target=server.serve_forever, daemon=True)
+            thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
             thread.start()
             self._threads.append(thread)
         return self
