@@ -224,6 +224,35 @@ async def test_artist_links_page_through_every_track_with_all(
     assert len(limited) == 20 and len(fake.calls("artist")) == 6  # stops paging at the limit
 
 
+@in_module_loop
+async def test_a_link_that_cannot_be_listed_is_a_failure_and_the_others_still_count(
+    fake: FakeYandex, service: EmbeddingService, tmp_path: Path
+) -> None:
+    album_id, ids = fake.add_album("Album", "Band", [b"-"])
+    fake.fail("chart", 503, times=99)
+    links = [f"{YM}/album/999", f"{YM}/chart", f"{YM}/album/{album_id}", f"{YM}/track/998"]
+    async with Database(tmp_path / "catalog.sqlite3") as database:
+        job = YandexImport(database, service, music_for(fake, attempts=2), tmp_path)
+        tracks = await job.collect(parse_links(links))
+    assert [t.track_id for t in tracks] == ids
+    assert job.summary.failures == [
+        ("album 999", "not found"),
+        ("chart", "HTTP 503 (gave up after 2 attempts)"),
+        ("track 998", "not found"),
+    ]
+
+
+def test_settings_default_to_the_real_api_and_never_show_the_token() -> None:
+    from bot.config import load_yandex_settings
+
+    settings = load_yandex_settings({"YANDEX_MUSIC_TOKEN": " y0_SECRET "})
+    assert settings.token == "y0_SECRET" and settings.api_url == "https://api.music.yandex.net"
+    assert "y0_SECRET" not in repr(settings) and "y0_SECRET" not in str(settings)
+    other = load_yandex_settings({"YANDEX_MUSIC_API_URL": "http://127.0.0.1:9/"})
+    assert other.token is None and other.api_url == "http://127.0.0.1:9"
+    assert "y0_SECRET" not in repr(YandexMusic("y0_SECRET", other.api_url))
+
+
 # The command line, in this process (no worker starts before these errors) or as a real process.
 
 
