@@ -22,6 +22,7 @@ from bot.config import ConfigError, Settings, load_bot_settings, load_settings
 from bot.eval_command import add_eval_parser
 from bot.links import display_name, track_url
 from bot.metadata import MetadataFileError, read_metadata_csv
+from bot.yandex_commands import add_yandex_parsers
 from core.errors import AudioError, ModelFileError
 from core.models import parse_model_spec
 from storage import Database, StorageError, Track, writable
@@ -332,6 +333,7 @@ def build_parser() -> argparse.ArgumentParser:
     users.set_defaults(handler=users_command)
 
     add_eval_parser(commands)
+    add_yandex_parsers(commands)
     return parser
 
 

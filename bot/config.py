@@ -116,3 +116,26 @@ def load_bot_settings(values: Mapping[str, str] | None = None) -> BotSettings:
         admin_ids=frozenset(admin_ids),
         max_file_mb=_positive_int(values, "MAX_FILE_MB") or default_mb,
     )
+
+
+DEFAULT_YANDEX_MUSIC_API_URL = "https://api.music.yandex.net"
+
+
+@dataclass(frozen=True)
+class YandexSettings:
+    """What `import-yandex` and `link-yandex` need: the API server and the account's token."""
+
+    token: str | None  # None: catalogue calls only (no downloads, no likes)
+    api_url: str
+
+    def __repr__(self) -> str:  # never show the token in logs or tracebacks
+        return f"YandexSettings(api_url={self.api_url!r}, token={'set' if self.token else None})"
+
+
+def load_yandex_settings(values: Mapping[str, str] | None = None) -> YandexSettings:
+    """YANDEX_MUSIC_TOKEN and YANDEX_MUSIC_API_URL from `values` (default: environment, .env)."""
+    values = environment() if values is None else values
+    return YandexSettings(
+        token=values.get("YANDEX_MUSIC_TOKEN", "").strip() or None,
+        api_url=(values.get("YANDEX_MUSIC_API_URL") or DEFAULT_YANDEX_MUSIC_API_URL).rstrip("/"),
+    )

@@ -27,7 +27,9 @@ class ImportSummary:
     present: int = 0
     updated: int = 0
     skipped: int = 0  # files found while walking folders that are not audio
-    failures: list[tuple[Path, str]] = field(default_factory=list)
+    failures: list[tuple[Path | str, str]] = field(default_factory=list)  # (file or name, why)
+    # tracks a streaming service would not hand out (region, rights, removed); Yandex imports
+    unavailable: list[tuple[str, str]] = field(default_factory=list)
 
     def lines(self) -> list[str]:
         """The summary as printed at the end of an import."""
@@ -35,9 +37,15 @@ class ImportSummary:
             f"added {self.added} · already present {self.present} · "
             f"metadata updated {self.updated} · failed {len(self.failures)}"
         )
+        if self.unavailable:
+            head += f" · unavailable {len(self.unavailable)}"
         if self.skipped:
             head += f" · skipped {self.skipped} non-audio file(s)"
-        return [head] + [f"  failed: {path}: {reason}" for path, reason in self.failures]
+        return (
+            [head]
+            + [f"  unavailable: {name}: {reason}" for name, reason in self.unavailable]
+            + [f"  failed: {path}: {reason}" for path, reason in self.failures]
+        )
 
 
 def audio_files_under(paths: Iterable[Path], summary: ImportSummary) -> list[Path]:
@@ -104,25 +112,41 @@ class Importer:
 
             async def one(path: Path) -> None:
                 async with slots:
-                    await self._import_file(path)
+                    await self.import_file(path)
                 bar.update(1)
 
             await asyncio.gather(*(one(path) for path in files))
         return self.summary
 
-    async def _import_file(self, path: Path) -> None:
+    async def import_file(
+        self,
+        path: Path,
+        known: TrackMetadata | None = None,
+        *,
+        source: str | None = None,
+        label: str | None = None,
+    ) -> None:
+        """Embed and commit one file, counted in the summary.
+
+        `known` metadata (a streaming service's) replaces the CSV row, tags and file name;
+        `source` is stored instead of the file's path; `label` names it among the failures.
+        """
+        name: Path | str = label or path
         try:
             digest = await asyncio.to_thread(sha256_of, path)
         except OSError as error:
-            self.summary.failures.append((path, f"cannot read: {error.strerror}"))
+            self.summary.failures.append((name, f"cannot read: {error.strerror}"))
             return
-        row = self.table.rows.get(path.resolve()) if self.table else None
+        row = known or (self.table.rows.get(path.resolve()) if self.table else None)
         track = await self.database.tracks.find_by_sha256(digest)
         model_id = self.service.model_id
         if digest in self._hashes_in_flight or (
             track is not None and await self.database.embeddings.has(track.id, model_id)
         ):
             changes = _csv_changes(track, row) if track is not None else {}
+            if known is not None and track is not None:  # a service's names only fill gaps:
+                # the same bytes under two track ids must not flip the stored ids on each run
+                changes = {k: v for k, v in changes.items() if getattr(track, k) is None}
             if track is not None and changes:
                 await self.database.tracks.update_metadata(track.id, **changes)
                 self.summary.updated += 1
@@ -133,15 +157,24 @@ class Importer:
         try:
             embedding = await self.service.embed(path)
         except (AudioError, WorkerCrashedError) as error:
-            self.summary.failures.append((path, getattr(error, "reason", str(error))))
+            self.summary.failures.append((name, getattr(error, "reason", str(error))))
             return
         if track is None:
-            track = await self._add_track(path, digest, embedding.seconds_analysed)
+            track = await self._add_track(path, digest, embedding.seconds_analysed, known, source)
         await self.database.embeddings.put(track.id, model_id, embedding.vector)
         self.summary.added += 1
 
-    async def _add_track(self, path: Path, digest: str, seconds: float) -> Track:
-        metadata = await asyncio.to_thread(metadata_for, path, self.table)
+    async def _add_track(
+        self,
+        path: Path,
+        digest: str,
+        seconds: float,
+        known: TrackMetadata | None = None,
+        source: str | None = None,
+    ) -> Track:
+        metadata = (
+            known if known is not None else await asyncio.to_thread(metadata_for, path, self.table)
+        )
         try:
             track_id = await self.database.tracks.add(
                 digest,
@@ -151,7 +184,7 @@ class Importer:
                 duration=metadata.duration or seconds,
                 yandex_track_id=metadata.yandex_track_id,
                 yandex_album_id=metadata.yandex_album_id,
-                source_path=str(path.resolve()),
+                source_path=source or str(path.resolve()),
             )
         except DuplicateTrackError as duplicate:  # another process added it meanwhile
             track_id = duplicate.track_id

@@ -124,6 +124,10 @@ MIGRATIONS: tuple[Migration, ...] = (
         # Written to the header in this step's transaction, together with user_version.
         (f"PRAGMA application_id = {APPLICATION_ID:d}",),
     ),
+    Migration(
+        "find tracks by Yandex Music id without a scan (import-yandex's resume, link-yandex)",
+        ("CREATE INDEX tracks_by_yandex_id ON tracks (yandex_track_id)",),
+    ),
 )
 
 LATEST_VERSION = len(MIGRATIONS)

@@ -128,6 +128,14 @@ class TrackRepository:
         )
         return _track(row) if row else None
 
+    async def find_by_yandex_id(self, yandex_track_id: str) -> Track | None:
+        """The track linked to this Yandex Music track id (the first, should several be)."""
+        row = await self._sql.fetchone(
+            f"SELECT {_COLUMNS} FROM tracks WHERE yandex_track_id = ? ORDER BY id LIMIT 1",
+            (str(yandex_track_id).strip(),),
+        )
+        return _track(row) if row else None
+
     async def get_many(self, track_ids: Iterable[int]) -> builtins.list[Track]:
         """Tracks in the order of `track_ids` (a ranking), skipping ids no longer stored."""
         ids = [int(track_id) for track_id in track_ids]

@@ -82,12 +82,28 @@ async def check_v4(db: Database) -> None:
     assert row is not None and row[0] == APPLICATION_ID
 
 
+async def seed_v5(conn: aiosqlite.Connection) -> None:
+    await conn.execute(
+        "INSERT INTO tracks (sha256, title, yandex_track_id) VALUES (?, 'Y', '12345')", ("e" * 64,)
+    )
+
+
+async def check_v5(db: Database) -> None:
+    found = await db.tracks.find_by_yandex_id("12345")
+    assert found is not None and found.title == "Y"
+    plan = await db.connector.fetchall(
+        "EXPLAIN QUERY PLAN SELECT id FROM tracks WHERE yandex_track_id = '12345'"
+    )
+    assert any("tracks_by_yandex_id" in str(row[-1]) for row in plan)
+
+
 # Data a file at each version can hold, and how to see it survived. A new migration adds an entry.
 DATA: dict[int, tuple[Seed, Check]] = {
     1: (seed_v1, check_v1),
     2: (seed_v2, check_v2),
     3: (seed_v3, check_v3),
     4: (seed_v4, check_v4),
+    5: (seed_v5, check_v5),
 }
 
 

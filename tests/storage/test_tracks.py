@@ -114,3 +114,15 @@ async def test_stats(db: Database, add_track: AddTrack) -> None:
     assert (stats.tracks, stats.total_duration, stats.with_yandex_id) == (3, 120.5, 1)
     assert stats.embeddings == {"m": 2, "other": 1}
     assert stats.last_added_at is not None
+
+
+async def test_find_by_yandex_id_returns_the_first_linked_track(
+    db: Database, add_track: AddTrack
+) -> None:
+    await add_track(title="Local only")
+    first = await add_track(title="Linked", yandex_track_id="328794", yandex_album_id="32312")
+    await add_track(title="Same id again", yandex_track_id="328794")
+    found = await db.tracks.find_by_yandex_id("328794")
+    assert found is not None and (found.id, found.title) == (first, "Linked")
+    assert await db.tracks.find_by_yandex_id(" 328794 ") == found
+    assert await db.tracks.find_by_yandex_id("1") is None
