@@ -39,6 +39,11 @@ MAX_SOURCE_CHANNELS: Final = 8
 # near 60 MB. 512 MiB leaves ~230 MB for a build that links more libraries.
 FFMPEG_MEMORY_CEILING_BYTES: Final = 512 * 2**20
 
+# --- embedding workers ------------------------------------------------------------------------
+# A worker whose parent is gone exits: at once on Linux (the kernel's parent-death signal), else
+# within this many seconds (a thread watching its parent pid).
+WORKER_PARENT_POLL_SECONDS: Final = 1.0
+
 # --- loudness: every track is brought to this RMS level before features ----------------------
 TARGET_RMS: Final = 10 ** (-20 / 20)  # −20 dBFS
 PEAK_LIMIT: Final = 1.0  # after the gain, samples are clipped to ±PEAK_LIMIT
