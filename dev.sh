@@ -21,6 +21,7 @@ apt_install() {
 system_packages() {
     local missing=()
     command -v ffmpeg >/dev/null || missing+=(ffmpeg)
+    command -v prlimit >/dev/null || missing+=(util-linux)  # ffmpeg's memory ceiling
     if [ -z "$PYTHON" ]; then
         missing+=(python3.11 python3.11-venv)
     elif ! "$PYTHON" -c 'import ensurepip, venv' 2>/dev/null; then

@@ -57,7 +57,7 @@ async def open_resources(application: BotApplication) -> None:
         await database.close()
         raise
     recommender = Recommender(database, embedder, settings.model)
-    downloads = Path(tempfile.mkdtemp(prefix="soundalike-"))  # mode 0700
+    downloads = fresh_downloads(settings.database_path)
     application.bot_data.resources = Resources(settings, database, recommender, downloads)
     for language, commands in COMMANDS.items():
         await application.bot.set_my_commands(commands, language_code=language)
@@ -70,6 +70,22 @@ async def open_resources(application: BotApplication) -> None:
         adopted,
         len(settings.admin_ids),
     )
+
+
+def fresh_downloads(database_path: Path) -> Path:
+    """The private (0700) download folder, `<database file>.downloads` beside the database,
+    emptied of the files a killed run left behind (a clean stop removes it).
+
+    A stable place, unlike a fresh temp folder, is what lets the next start find the leftovers;
+    named after the database file, it is this bot's alone. An in-memory database (tests) gets a
+    fresh temp folder.
+    """
+    if str(database_path) == ":memory:":
+        return Path(tempfile.mkdtemp(prefix="soundalike-"))
+    folder = database_path.with_name(f"{database_path.name}.downloads")
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(mode=0o700, parents=True)
+    return folder
 
 
 async def close_resources(application: BotApplication) -> None:

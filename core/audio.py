@@ -5,6 +5,12 @@ us, so no Python touches individual samples. The input is locked down: only the 
 and a whitelist of audio demuxers, so a playlist, concat or HLS file cannot make ffmpeg open
 anything else; the path is passed as one argv item (never through a shell) with a `file:` prefix
 so no name is read as an option or a protocol.
+
+A small file can still claim absurd parameters (1 Hz, hundreds of channels) that make ffmpeg
+allocate gigabytes whatever `-t` says. Two bounds hold whatever the header says: the header is
+read first (mutagen, in-process) and absurd rates or channel counts are refused, and every ffmpeg
+runs under an address-space ceiling set by util-linux's `prlimit`, which execs ffmpeg: a limit
+set in the child without Python's preexec_fn, which is unsafe in a process running threads.
 """
 
 import shutil
@@ -12,12 +18,17 @@ import subprocess
 from pathlib import Path
 
 import filetype
+import mutagen
 import numpy as np
 import numpy.typing as npt
 
 from core.constants import (
     DECODE_TIMEOUT_SECONDS,
+    FFMPEG_MEMORY_CEILING_BYTES,
     MAX_ANALYSIS_SECONDS,
+    MAX_SOURCE_CHANNELS,
+    MAX_SOURCE_SAMPLE_RATE,
+    MIN_SOURCE_SAMPLE_RATE,
     MIN_TRACK_SECONDS,
     PEAK_LIMIT,
     SILENCE_RMS,
@@ -66,6 +77,43 @@ def ffmpeg_binary() -> str:
     return path
 
 
+def prlimit_binary() -> str:
+    """util-linux's prlimit, which puts ffmpeg under its memory ceiling, or a clear error."""
+    path = shutil.which("prlimit")
+    if path is None:
+        raise RuntimeError("prlimit is not installed (apt-get install util-linux)")
+    return path
+
+
+NOT_DECODABLE = "this file is not audio that can be decoded"
+
+
+def check_header(path: Path) -> None:
+    """Refuse a file whose header claims a sample rate or channel count no music has.
+
+    ffmpeg sizes its buffers by these numbers before `-t` can stop it, so they are checked
+    before it runs. A header mutagen cannot read, or one without the numbers (0 means unknown
+    there), is left to ffmpeg, which still runs under its memory ceiling. Raises NotAudioError.
+    """
+    try:
+        info = getattr(mutagen.File(path), "info", None)
+    except Exception:  # mutagen has many ways to fail on damaged files; ffmpeg decides then
+        return
+    rate = getattr(info, "sample_rate", 0)
+    channels = getattr(info, "channels", 0)
+    rate_known = isinstance(rate, int) and rate > 0
+    if rate_known and not MIN_SOURCE_SAMPLE_RATE <= rate <= MAX_SOURCE_SAMPLE_RATE:
+        raise NotAudioError(
+            f"{NOT_DECODABLE}: its header claims a sample rate of {rate} Hz "
+            f"(accepted: {MIN_SOURCE_SAMPLE_RATE}–{MAX_SOURCE_SAMPLE_RATE} Hz)"
+        )
+    if isinstance(channels, int) and channels > MAX_SOURCE_CHANNELS:
+        raise NotAudioError(
+            f"{NOT_DECODABLE}: its header claims {channels} channels "
+            f"(accepted: 1–{MAX_SOURCE_CHANNELS})"
+        )
+
+
 def decode(
     path: Path,
     sample_rate: int,
@@ -82,6 +130,7 @@ def decode(
     """
     if not path.is_file():
         raise NotAudioError(f"{path.name}: no such file")
+    check_header(path)
     audio = _run_ffmpeg(path, sample_rate, max_seconds, timeout, SUM_TO_MONO)
     if rms(audio) < SILENCE_RMS:
         try:
@@ -96,12 +145,25 @@ def decode(
 def _run_ffmpeg(
     path: Path, sample_rate: int, max_seconds: float, timeout: float, mix: tuple[str, ...]
 ) -> npt.NDArray[np.float32]:
+    """One ffmpeg run under the memory ceiling; its raw float32 output as an array.
+
+    One decoding thread and one filter thread: each extra thread reserves address space (64 MB
+    malloc arenas), which would make the ceiling depend on the machine's core count, and the
+    embedding workers already keep every core busy.
+    """
     command = [
+        prlimit_binary(),
+        f"--as={FFMPEG_MEMORY_CEILING_BYTES}",
+        "--",
         ffmpeg_binary(),
         "-nostdin",
         "-hide_banner",
         "-loglevel",
         "error",
+        "-threads",
+        "1",
+        "-filter_threads",
+        "1",
         "-protocol_whitelist",
         "file",
         "-format_whitelist",
@@ -128,7 +190,9 @@ def _run_ffmpeg(
             f"decoding took longer than {timeout:g} s and was stopped"
         ) from error
     if result.returncode != 0 or not result.stdout:
-        raise NotAudioError("this file is not audio that can be decoded")
+        if b"Cannot allocate memory" in result.stderr:
+            raise NotAudioError(f"{NOT_DECODABLE}: it needs more memory than decoding may use")
+        raise NotAudioError(NOT_DECODABLE)
     samples = len(result.stdout) // 4
     return np.frombuffer(result.stdout, dtype="<f4", count=samples).astype(np.float32, copy=False)
 

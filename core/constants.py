@@ -27,6 +27,22 @@ MIN_TRACK_SECONDS: Final = 3.0  # shorter clips cannot fill one patch
 MAX_ANALYSIS_SECONDS: Final = 600.0  # decoding stops here, whatever length the file claims
 DECODE_TIMEOUT_SECONDS: Final = 60.0  # wall clock for one ffmpeg run
 SILENCE_RMS: Final = 10 ** (-60 / 20)  # below −60 dBFS overall a track counts as silent
+# What a file's header may claim before ffmpeg is run on it: ffmpeg sizes its buffers by these,
+# so a 400 KB flac claiming 1 Hz made it allocate 5 GB. AMR voice is 8 kHz, studio masters
+# reach 384 kHz; more than 7.1 channels is no music file.
+MIN_SOURCE_SAMPLE_RATE: Final = 4_000
+MAX_SOURCE_SAMPLE_RATE: Final = 384_000
+MAX_SOURCE_CHANNELS: Final = 8
+# Address-space ceiling (RLIMIT_AS) of every ffmpeg run, the bound for the bombs a header check
+# cannot see. Debian's ffmpeg 5.1 maps about 280 MB, mostly shared libraries, decoding a
+# 10-minute 44.1 kHz stereo mp3 or a 384 kHz 8-channel flac single-threaded; resident it stays
+# near 60 MB. 512 MiB leaves ~230 MB for a build that links more libraries.
+FFMPEG_MEMORY_CEILING_BYTES: Final = 512 * 2**20
+
+# --- embedding workers ------------------------------------------------------------------------
+# A worker whose parent is gone exits: at once on Linux (the kernel's parent-death signal), else
+# within this many seconds (a thread watching its parent pid).
+WORKER_PARENT_POLL_SECONDS: Final = 1.0
 
 # --- loudness: every track is brought to this RMS level before features ----------------------
 TARGET_RMS: Final = 10 ** (-20 / 20)  # −20 dBFS

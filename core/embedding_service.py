@@ -2,27 +2,43 @@
 
 Workers are started with the `spawn` context (TensorFlow deadlocks in forked children) and load
 the model once, in the pool's initializer; the event loop only awaits futures, never decodes or
-runs the network itself. A worker that dies (out of memory, killed) breaks the pool; the service
-then starts a fresh one so the next request works.
+runs the network itself. A worker exits when its parent dies, so a killed bot or import leaves no
+orphans holding a model's gigabyte.
+
+A worker that dies (out of memory, killed) breaks the pool, and every track in flight with it.
+The service then starts one fresh pool per breakage and retries each of those tracks once. The
+retries go one at a time, so when a pool breaks again during a retry, the track being retried is
+the likely cause: only that one fails with WorkerCrashedError.
 """
 
 import asyncio
+import contextlib
+import ctypes
 import multiprocessing
 import os
 import signal
+import sys
+import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
+from core.constants import WORKER_PARENT_POLL_SECONDS
 from core.embedding import TrackEmbedding, embed_file, warm_up
 from core.models import AudioModel, ModelSpec
+
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 _worker_model: AudioModel | None = None
 
 
-def _load_worker_model(spec: ModelSpec, threads: int) -> None:
-    """Pool initializer: configure TensorFlow's threads, then load and warm the model once."""
+def _load_worker_model(spec: ModelSpec, threads: int, parent_pid: int) -> None:
+    """Pool initializer: tie the worker's life to its parent's, configure TensorFlow's threads,
+    then load and warm the model once."""
     global _worker_model
+    _exit_with_parent(parent_pid)
+
     from core.models.runtime import tensorflow
 
     # Ctrl-C reaches the whole process group; the parent decides how to stop, workers just stop
@@ -31,6 +47,30 @@ def _load_worker_model(spec: ModelSpec, threads: int) -> None:
     tensorflow(threads)
     _worker_model = spec.load()
     warm_up(_worker_model)
+
+
+def _exit_with_parent(parent_pid: int) -> None:
+    """Make this worker exit when `parent_pid` dies, even by kill -9.
+
+    Linux sends the parent-death signal when the thread that spawned the worker ends: the
+    service spawns from its event loop's thread, which outlives the pool. Elsewhere, and as a
+    second line, a daemon thread notices the worker being re-parented.
+    """
+    if sys.platform.startswith("linux"):
+        # no prctl in this libc: the watching thread below still works
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent_pid:  # the parent died before the signal was armed
+        os._exit(1)
+    threading.Thread(
+        target=_watch_parent, args=(parent_pid,), name="parent-watch", daemon=True
+    ).start()
+
+
+def _watch_parent(parent_pid: int) -> None:
+    while os.getppid() == parent_pid:
+        time.sleep(WORKER_PARENT_POLL_SECONDS)
+    os._exit(1)  # the whole process, TensorFlow's threads included
 
 
 def _worker_model_id() -> str:
@@ -57,15 +97,22 @@ class EmbeddingService:
         self.workers = workers or cores
         # one worker gets every core; several share them so that they do not oversubscribe
         self.threads_per_worker = max(1, cores // self.workers)
+        self.restarts = 0  # pools started to replace a broken one
         self._pool: ProcessPoolExecutor | None = None
+        self._retry_slot = asyncio.Lock()  # one retried track in flight at a time
 
     def _new_pool(self) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(
             max_workers=self.workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_load_worker_model,
-            initargs=(self.model_spec, self.threads_per_worker),
+            initargs=(self.model_spec, self.threads_per_worker, os.getpid()),
         )
+
+    def worker_pids(self) -> set[int]:
+        """The pids of the current pool's worker processes (those started so far)."""
+        processes = getattr(self._pool, "_processes", None) or {}
+        return {process.pid for process in processes.values()}
 
     async def start(self) -> None:
         """Start every worker and wait until each has its model loaded."""
@@ -78,16 +125,39 @@ class EmbeddingService:
             raise RuntimeError(f"workers loaded {sorted(set(ids))}, expected {self.model_id}")
 
     async def embed(self, path: Path) -> TrackEmbedding:
-        """Embed one file in a worker; raises core.errors.AudioError subclasses on bad input."""
+        """Embed one file in a worker; raises core.errors.AudioError subclasses on bad input.
+
+        A track in flight when a worker dies is retried once, on a fresh pool; it raises
+        WorkerCrashedError only if a worker dies again while it is being retried.
+        """
+        try:
+            return await self._embed_on(self._running_pool(), path)
+        except BrokenProcessPool:
+            pass  # the pool is replaced already; retried below
+        async with self._retry_slot:
+            try:
+                return await self._embed_on(self._running_pool(), path)
+            except BrokenProcessPool as error:
+                raise WorkerCrashedError(
+                    "an embedding worker died on this track twice; it has been restarted"
+                ) from error
+
+    def _running_pool(self) -> ProcessPoolExecutor:
         if self._pool is None:
             raise RuntimeError("EmbeddingService.start() was not awaited")
+        return self._pool
+
+    async def _embed_on(self, pool: ProcessPoolExecutor, path: Path) -> TrackEmbedding:
+        """Embed on `pool`; when it breaks, replace it (once: whoever notices first), re-raise."""
         loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(self._pool, _embed_in_worker, str(path))
-        except BrokenProcessPool as error:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = self._new_pool()
-            raise WorkerCrashedError("an embedding worker died; it has been restarted") from error
+            return await loop.run_in_executor(pool, _embed_in_worker, str(path))
+        except BrokenProcessPool:
+            if self._pool is pool:  # the first of the tracks it failed to notice
+                pool.shutdown(wait=False, cancel_futures=True)
+                self._pool = self._new_pool()
+                self.restarts += 1
+            raise
 
     async def close(self) -> None:
         """Stop the workers; queued work is cancelled."""

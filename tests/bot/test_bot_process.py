@@ -17,6 +17,10 @@ ADMIN = FakeUser(1000, "Admin", "admin")
 
 
 def test_python_m_bot_runs_until_sigterm_and_cleans_up(tmp_path: Path) -> None:
+    downloads = tmp_path / "bot.sqlite3.downloads"  # beside the database
+    leftover = downloads / "left-by-a-killed-run.mp3"
+    leftover.parent.mkdir()
+    leftover.write_bytes(b"a user's file")
     with FakeTelegram() as server:
         scratch = tmp_path / "tmp"
         scratch.mkdir()
@@ -45,14 +49,15 @@ def test_python_m_bot_runs_until_sigterm_and_cleans_up(tmp_path: Path) -> None:
                 ),
                 timeout=30,
             )
-            assert list(scratch.glob("soundalike-*"))  # the private download folder exists
+            assert downloads.stat().st_mode & 0o777 == 0o700  # the private download folder
+            assert not leftover.exists()  # swept at start
         finally:
             process.send_signal(signal.SIGTERM)
             _, stderr = process.communicate(timeout=60)
         assert process.returncode == 0, stderr
         assert server.token not in stderr
         assert "started model=msd-vgg/pool5@fe1" in stderr and "stopped" in stderr
-        assert not list(scratch.glob("soundalike-*"))  # temp files removed
+        assert not downloads.exists() and not list(scratch.iterdir())  # temp files removed
 
 
 def test_python_m_bot_without_a_token_exits_2(tmp_path: Path) -> None:

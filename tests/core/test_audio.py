@@ -1,5 +1,9 @@
 """Decoding through real ffmpeg, on files encoded by real ffmpeg, with every guard rail."""
 
+import os
+import subprocess
+import sys
+import wave
 from pathlib import Path
 
 import numpy as np
@@ -137,3 +141,100 @@ def test_loudness_is_normalised_to_the_target(level: float) -> None:
     assert rms(normalised) == pytest.approx(TARGET_RMS, rel=0.05)
     assert np.max(np.abs(normalised)) <= 1.0
     assert normalised.dtype == np.float32
+
+
+# --- decompression bombs: tiny files whose headers make ffmpeg allocate gigabytes -------------
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# Decodes one file in a fresh interpreter and prints the outcome, then the peak resident memory
+# (KiB) of the processes it waited for, ffmpeg being the only one: a clean measure of ffmpeg.
+# `unchecked` skips the header check, to show the memory ceiling on its own.
+PEAK_PROBE = """
+import resource, sys
+from pathlib import Path
+from core import audio
+from core.errors import NotAudioError
+path, unchecked = Path(sys.argv[1]), sys.argv[2] == "unchecked"
+try:
+    if unchecked:
+        audio._run_ffmpeg(path, 16000, 600.0, 120.0, audio.SUM_TO_MONO)
+    else:
+        audio.decode(path, 16000)
+    print("decoded")
+except NotAudioError as error:
+    print("refused:", error.reason)
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+"""
+
+
+def one_hertz_bomb(path: Path) -> Path:
+    """The issue's file: 400 KB of noise declared as 1 Hz audio (frames of 16384 s in flac)."""
+    frame = ["-frame_size", "16384"] if path.suffix in (".flac", ".mka") else []
+    codec = "pcm_s16le" if path.suffix == ".wav" else "flac"
+    command = [
+        "ffmpeg", "-nostdin", "-v", "error", "-y", "-f", "s16le", "-ar", "1", "-ac", "1",
+        "-i", "pipe:0", "-c:a", codec, *frame, str(path),
+    ]  # fmt: skip
+    noise = np.random.default_rng(7).bytes(400_000)
+    subprocess.run(command, input=noise, check=True)
+    return path
+
+
+def decode_in_fresh_process(path: Path, unchecked: bool = False) -> tuple[str, float]:
+    """(outcome line, ffmpeg's peak resident MB) of decoding `path` in a new interpreter."""
+    result = subprocess.run(
+        [sys.executable, "-c", PEAK_PROBE, str(path), "unchecked" if unchecked else "checked"],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    outcome, peak_kib = result.stdout.strip().splitlines()[-2:]
+    return outcome, int(peak_kib) / 1024
+
+
+@pytest.mark.parametrize("suffix", [".flac", ".wav"])
+def test_an_absurd_header_is_refused_before_ffmpeg_runs(tmp_path: Path, suffix: str) -> None:
+    path = one_hertz_bomb(tmp_path / f"bomb{suffix}")
+    outcome, peak_mb = decode_in_fresh_process(path)
+    print(
+        f"\n1 Hz {suffix} ({path.stat().st_size // 1000} KB) through decode(): {outcome}; "
+        f"ffmpeg peak {peak_mb:.0f} MB"
+    )
+    assert outcome.startswith("refused:") and "1 Hz" in outcome, outcome
+    assert "not audio" in outcome
+    assert peak_mb < 1024, f"ffmpeg peak {peak_mb:.0f} MB"
+
+
+@pytest.mark.parametrize("suffix", [".flac", ".wav", ".mka"])
+def test_ffmpeg_runs_under_a_memory_ceiling(tmp_path: Path, suffix: str) -> None:
+    # mutagen cannot read Matroska, so the 1 Hz .mka reaches ffmpeg even through decode(); the
+    # .flac and .wav skip the header check here to show the ceiling on its own
+    path = one_hertz_bomb(tmp_path / f"bomb{suffix}")
+    outcome, peak_mb = decode_in_fresh_process(path, unchecked=suffix != ".mka")
+    print(f"\n1 Hz {suffix} through ffmpeg: {outcome}; ffmpeg peak {peak_mb:.0f} MB")
+    assert outcome.startswith("refused:") and "not audio" in outcome, outcome
+    assert peak_mb < 1024, f"ffmpeg peak {peak_mb:.0f} MB"
+
+
+@pytest.mark.parametrize(("rate", "channels"), [(44_100, 2), (8_000, 1), (96_000, 6), (384_000, 8)])
+def test_sane_headers_at_the_edges_of_the_ranges_decode(
+    tmp_path: Path, rate: int, channels: int
+) -> None:
+    path = encode(tone(3.5, rate=rate), tmp_path / "edge.flac", sample_rate=rate, channels=channels)
+    assert decode(path, RATE).shape[0] == pytest.approx(3.5 * RATE, abs=RATE // 10)
+
+
+def test_too_many_channels_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "many.wav"
+    with wave.open(str(path), "wb") as file:  # ffmpeg will not encode 12 unnamed channels
+        file.setnchannels(12)
+        file.setsampwidth(2)
+        file.setframerate(44_100)
+        file.writeframes((np.tile(tone(3.5), (12, 1)).T * 32767).astype("<i2").tobytes())
+    with pytest.raises(NotAudioError) as caught:
+        decode(path, RATE)
+    assert "12 channels" in caught.value.reason and "not audio" in caught.value.reason
