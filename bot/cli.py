@@ -20,6 +20,7 @@ from bot.config import ConfigError, Settings, load_bot_settings, load_settings
 from bot.eval_command import add_eval_parser
 from bot.links import display_name, track_url
 from bot.metadata import MetadataFileError, read_metadata_csv
+from bot.numbers import user_id_argument
 from core.errors import AudioError, ModelFileError
 from core.models import parse_model_spec
 from storage import Database, StorageError, Track
@@ -268,7 +269,9 @@ def build_parser() -> argparse.ArgumentParser:
     users = commands.add_parser("users", help="manage the whitelist: allow ID, deny ID, list")
     user_actions = users.add_subparsers(dest="action", metavar="ACTION", required=True)
     for action, text in (("allow", "let a Telegram user in"), ("deny", "revoke their access")):
-        user_actions.add_parser(action, help=text).add_argument("id", type=int, metavar="ID")
+        user_actions.add_parser(action, help=text).add_argument(
+            "id", type=user_id_argument, metavar="ID"
+        )
     user_actions.add_parser("list", help="whitelisted users, admins first")
     users.set_defaults(handler=users_command)
 
