@@ -7,6 +7,7 @@ from telegram import Update, User
 from telegram.ext import ApplicationHandlerStop
 
 from bot.context import BotContext, sender
+from bot.numbers import parse_user_id
 from bot.texts import texts_for
 
 log = logging.getLogger(__name__)
@@ -15,8 +16,11 @@ log = logging.getLogger(__name__)
 async def gate(update: Update, context: BotContext) -> None:
     """Handler group -1: stop every update of a user who is neither admin nor whitelisted.
 
-    Runs before any other handler, so a stranger's file is never downloaded or analysed;
-    the stranger is told their numeric id to pass on to an admin.
+    Runs before any other handler, so a stranger's file is never downloaded or analysed.
+    A stranger is told their numeric id to pass on to an admin once (again after a day); the
+    rest of their updates are dropped without a call to Telegram, except that a button press
+    is always answered. The whitelist is read first, so an /allow or `users allow` counts at
+    once.
     """
     user = update.effective_user
     if user is None:  # channel posts, polls and other updates without a person: ignored
@@ -26,13 +30,15 @@ async def gate(update: Update, context: BotContext) -> None:
         user.id
     ):
         return
-    log.info("refused user=%s update=%s", user.id, update.update_id)
+    tell = resources.refusals.due(user.id)
+    if tell:
+        log.info("refused user=%s update=%s", user.id, update.update_id)
     texts = texts_for(user.language_code)
     refusal = texts.stranger.format(user_id=user.id)
     if update.callback_query is not None:
         plain = refusal.replace("<code>", "").replace("</code>", "")
-        await update.callback_query.answer(plain, show_alert=True)
-    elif update.effective_chat is not None:
+        await update.callback_query.answer(plain if tell else None, show_alert=tell)
+    elif tell and update.effective_chat is not None:
         await context.bot.send_message(update.effective_chat.id, refusal)
     raise ApplicationHandlerStop
 
@@ -48,10 +54,10 @@ async def _admin_target(update: Update, context: BotContext, usage: str) -> int 
         await message.reply_text(texts_for(user.language_code).not_allowed)
         return None
     args = context.args or []
-    if len(args) != 1 or not args[0].lstrip("-").isdigit():
+    target = parse_user_id(args[0]) if len(args) == 1 else None
+    if target is None:
         await message.reply_text(usage)
-        return None
-    return int(args[0])
+    return target
 
 
 async def allow(update: Update, context: BotContext) -> None:

@@ -135,8 +135,8 @@ def build_application(settings: BotSettings) -> BotApplication:
                 filters.UpdateType.MESSAGE & (filters.AUDIO | filters.VOICE | filters.Document.ALL),
                 handlers.on_track,
             ),
-            CallbackQueryHandler(handlers.on_more, pattern=r"^more:\d+$"),
-            CallbackQueryHandler(handlers.on_vote, pattern=r"^vote:\d+:-?1$"),
+            CallbackQueryHandler(handlers.on_more, pattern=r"^more:[0-9]+$"),
+            CallbackQueryHandler(handlers.on_vote, pattern=r"^vote:[0-9]+:-?1$"),
             CallbackQueryHandler(handlers.on_stale_button),
             MessageHandler(filters.UpdateType.MESSAGE, handlers.on_other_message),
         ]

@@ -10,7 +10,6 @@ import asyncio
 import json
 import logging
 import os
-import re
 import signal
 import sys
 import time
@@ -22,6 +21,7 @@ from bot.config import ConfigError, Settings, load_bot_settings, load_settings
 from bot.eval_command import add_eval_parser
 from bot.links import display_name, track_url
 from bot.metadata import MetadataFileError, read_metadata_csv
+from bot.numbers import SQLITE_INT_MAX, TELEGRAM_ID_MAX, number_argument
 from bot.yandex_commands import add_yandex_parsers
 from core.errors import AudioError, ModelFileError
 from core.models import parse_model_spec
@@ -33,25 +33,6 @@ EXIT_INTERRUPTED = 130
 
 TOP_MAX = 100  # the stored ranking keeps 100 tracks (bot.recommender.RESULTS_KEPT)
 WORKERS_MAX = 64
-INT64_MAX = 2**63 - 1  # SQLite's INTEGER: a larger number can't even be bound as a parameter
-TELEGRAM_ID_MAX = 2**52 - 1  # Telegram: user ids have at most 52 significant bits
-
-
-def whole_number(low: int, high: int) -> Callable[[str], int]:
-    """An argparse type: ASCII digits from `low` to `high`, else a usage error (exit 2).
-
-    `int` alone takes "-5", "+5", " 5", "1_0" and other scripts' digits, and numbers too big
-    for SQLite, which end in a traceback or in nonsense (`--top -5` printed 18 results).
-    """
-
-    def parse(raw: str) -> int:
-        if not re.fullmatch(r"[0-9]{1,19}", raw) or not low <= int(raw) <= high:
-            raise argparse.ArgumentTypeError(
-                f"invalid int value: {raw!r} (a whole number from {low} to {high})"
-            )
-        return int(raw)
-
-    return parse
 
 
 def open_database(settings: Settings, *, writes: bool) -> Database:
@@ -283,7 +264,7 @@ def build_parser() -> argparse.ArgumentParser:
     embed.add_argument("files", nargs="+", type=Path, metavar="FILE")
     embed.add_argument("--model", help="model spec (default: MODEL setting, else msd-vgg/pool5)")
     embed.add_argument(
-        "--tags", type=whole_number(0, 50), default=3, help="how many tags to show (default 3)"
+        "--tags", type=number_argument(0, 50), default=3, help="how many tags to show (default 3)"
     )
     embed.set_defaults(handler=embed_command)
 
@@ -297,7 +278,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     index.add_argument(
         "--workers",
-        type=whole_number(1, WORKERS_MAX),
+        type=number_argument(1, WORKERS_MAX),
         help=f"embedding processes, 1 to {WORKERS_MAX} (default: cores)",
     )
     index.set_defaults(handler=import_command)
@@ -306,7 +287,7 @@ def build_parser() -> argparse.ArgumentParser:
     similar.add_argument("file", type=Path, metavar="FILE")
     similar.add_argument(
         "--top",
-        type=whole_number(1, TOP_MAX),
+        type=number_argument(1, TOP_MAX),
         default=10,
         help=f"how many, 1 to {TOP_MAX} (default 10)",
     )
@@ -316,18 +297,18 @@ def build_parser() -> argparse.ArgumentParser:
     catalog = commands.add_parser("catalog", help="list, count or remove catalog tracks")
     actions = catalog.add_subparsers(dest="action", metavar="ACTION", required=True)
     listing = actions.add_parser("list", help="tracks in import order")
-    listing.add_argument("--limit", type=whole_number(0, INT64_MAX), default=50)
-    listing.add_argument("--offset", type=whole_number(0, INT64_MAX), default=0)
+    listing.add_argument("--limit", type=number_argument(0, SQLITE_INT_MAX), default=50)
+    listing.add_argument("--offset", type=number_argument(0, SQLITE_INT_MAX), default=0)
     actions.add_parser("stats", help="counts per model, total duration")
     remove = actions.add_parser("remove", help="remove a track and its vectors")
-    remove.add_argument("id", type=whole_number(1, INT64_MAX), metavar="ID")
+    remove.add_argument("id", type=number_argument(1, SQLITE_INT_MAX), metavar="ID")
     catalog.set_defaults(handler=catalog_command)
 
     users = commands.add_parser("users", help="manage the whitelist: allow ID, deny ID, list")
     user_actions = users.add_subparsers(dest="action", metavar="ACTION", required=True)
     for action, text in (("allow", "let a Telegram user in"), ("deny", "revoke their access")):
         user_actions.add_parser(action, help=text).add_argument(
-            "id", type=whole_number(1, TELEGRAM_ID_MAX), metavar="ID"
+            "id", type=number_argument(1, TELEGRAM_ID_MAX), metavar="ID"
         )
     user_actions.add_parser("list", help="whitelisted users, admins first")
     users.set_defaults(handler=users_command)

@@ -11,8 +11,11 @@ from pathlib import Path
 
 from dotenv import dotenv_values
 
+from bot.numbers import parse_number, parse_user_id
 from core.errors import ModelFileError
 from core.models import DEFAULT_MODEL, ModelSpec, parse_model_spec
+
+SETTING_MAX = 100_000  # WORKERS, MAX_FILE_MB: far above any sensible value, far below overflow
 
 
 class ConfigError(ValueError):
@@ -36,9 +39,10 @@ def _positive_int(values: Mapping[str, str], name: str) -> int | None:
     raw = values.get(name, "").strip()
     if not raw:
         return None
-    if not raw.isdigit() or int(raw) < 1:
-        raise ConfigError(f"{name} must be a positive whole number, not {raw!r}")
-    return int(raw)
+    value = parse_number(raw, 1, SETTING_MAX)
+    if value is None:
+        raise ConfigError(f"{name} must be a whole number from 1 to {SETTING_MAX}, not {raw!r}")
+    return value
 
 
 def _model(values: Mapping[str, str]) -> ModelSpec:
@@ -101,9 +105,10 @@ def load_bot_settings(values: Mapping[str, str] | None = None) -> BotSettings:
     admin_ids: set[int] = set()
     for part in values.get("ADMIN_IDS", "").replace(" ", "").split(","):
         if part:
-            if not part.lstrip("-").isdigit():
+            admin_id = parse_user_id(part)
+            if admin_id is None:
                 raise ConfigError(f"ADMIN_IDS must be comma-separated Telegram ids, not {part!r}")
-            admin_ids.add(int(part))
+            admin_ids.add(admin_id)
     local_mode = _flag(values, "TELEGRAM_LOCAL_MODE")
     default_mb = LOCAL_MAX_FILE_MB if local_mode else CLOUD_MAX_FILE_MB
     return BotSettings(

@@ -15,6 +15,7 @@ from telegram.ext import Application, CallbackContext, ExtBot
 from bot.config import BotSettings
 from bot.queues import UserQueues
 from bot.recommender import Recommender
+from bot.refusals import Refusals
 from storage import Database
 
 
@@ -27,6 +28,7 @@ class Resources:
     recommender: Recommender
     downloads: Path  # private (0700) folder for files being analysed
     queues: UserQueues = field(default_factory=UserQueues)
+    refusals: Refusals = field(default_factory=Refusals)  # strangers told lately
 
 
 class BotData:

@@ -18,9 +18,19 @@ from telegram.constants import ChatAction
 from telegram.error import BadRequest, TelegramError
 
 from bot.context import BotContext, Resources, pressed, sender
+from bot.delivery import deliver, send
+from bot.download import download
+from bot.numbers import parse_number, parse_row_id
 from bot.queues import MAX_WAITING_PER_USER
 from bot.recommender import EmptyCatalogError
-from bot.rendering import header_lines, result_keyboard, result_lines, split_messages
+from bot.rendering import (
+    HEADER_NAME_BUDGET,
+    header_lines,
+    result_keyboard,
+    result_lines,
+    shorten,
+    split_messages,
+)
 from bot.texts import Texts, texts_for
 from core.audio import AUDIO_SUFFIXES
 from core.constants import MIN_TRACK_SECONDS
@@ -138,25 +148,29 @@ async def on_track(update: Update, context: BotContext) -> None:
             texts.too_big.format(size=size_mb, limit=resources.settings.max_file_mb)
         )
         return
-    queues = resources.queues
-    if queues.waiting(user.id) >= MAX_WAITING_PER_USER:
-        await message.reply_text(texts.queue_full.format(count=queues.waiting(user.id)))
+    place = resources.queues.admit(user.id)  # atomic: a burst cannot overrun the line
+    if place is None:
+        await message.reply_text(texts.queue_full.format(count=MAX_WAITING_PER_USER))
         return
-    name = escape(attachment.name)
-    queued = queues.busy(user.id)
-    status = await message.reply_text(
-        (texts.queued if queued else texts.analysing).format(name=name)
-    )
-    async with queues.turn(user.id):
-        if queued:
-            await status.edit_text(texts.analysing.format(name=name))
-        await context.bot.send_chat_action(message.chat_id, ChatAction.TYPING)
+    name = escape(shorten(attachment.name, HEADER_NAME_BUDGET))
+    async with place:
+        status = await message.reply_text(
+            (texts.queued if place.queued else texts.analysing).format(name=name)
+        )
+        await place.turn()
+        if place.queued:
+            with contextlib.suppress(TelegramError):  # a cosmetic step; the answer follows
+                await status.edit_text(texts.analysing.format(name=name))
+        with contextlib.suppress(TelegramError):
+            await context.bot.send_chat_action(message.chat_id, ChatAction.TYPING)
         try:
-            text, keyboard, shown = await _analyse(context, resources, texts, user.id, attachment)
+            texts_out, keyboard, shown = await _analyse(
+                context, resources, texts, user.id, attachment
+            )
         except Exception:  # the status message must not be left saying "Analysing…"
             log.exception("analysis failed user=%s kind=%s", user.id, attachment.kind)
-            text, keyboard, shown = texts.failed, None, None
-        await status.edit_text(text, reply_markup=keyboard)
+            texts_out, keyboard, shown = [texts.failed], None, None
+        await deliver(context.bot, message.chat_id, texts_out, keyboard, status=status)
         if shown is not None:  # the first page was delivered: /top continues after it
             await resources.database.queries.set_position(*shown)
 
@@ -167,9 +181,9 @@ async def _analyse(
     texts: Texts,
     user_id: int,
     attachment: Attachment,
-) -> tuple[str, InlineKeyboardMarkup | None, tuple[int, int] | None]:
-    """The reply's text and keyboard for one track, and (query id, results shown) once there is
-    a list to page on; the temp file never outlives the call."""
+) -> tuple[list[str], InlineKeyboardMarkup | None, tuple[int, int] | None]:
+    """The reply's messages and keyboard for one track, and (query id, ranking entries shown)
+    once there is a list to page on; the temp file never outlives the call."""
     limit_bytes = resources.settings.max_file_mb * 1024 * 1024
     path = resources.downloads / f"{uuid.uuid4().hex}{attachment.suffix}"
     recommender = resources.recommender
@@ -180,27 +194,27 @@ async def _analyse(
         if remote.file_size is not None and remote.file_size > limit_bytes:
             size_mb = f"{remote.file_size / 1024 / 1024:.1f}"
             return (
-                texts.too_big.format(size=size_mb, limit=resources.settings.max_file_mb),
+                [texts.too_big.format(size=size_mb, limit=resources.settings.max_file_mb)],
                 None,
                 None,
             )
-        await remote.download_to_drive(path, read_timeout=timeout, write_timeout=timeout)
+        await download(remote, path, timeout=timeout)
         downloaded = time.monotonic()
         answer = await recommender.answer(path, user_id=user_id, sent=attachment.sent)
     except BadRequest as error:
         if "too big" in error.message.lower():
             limit = resources.settings.max_file_mb
-            return texts.too_big.format(size=f"> {limit}", limit=limit), None, None
+            return [texts.too_big.format(size=f"> {limit}", limit=limit)], None, None
         raise
     except AudioError as error:
         log.info("unusable track user=%s kind=%s reason=%s", user_id, attachment.kind, error)
-        return audio_error_text(error, texts), None, None
+        return [audio_error_text(error, texts)], None, None
     except EmptyCatalogError:
-        return texts.empty_catalog, None, None
+        return [texts.empty_catalog], None, None
     finally:
         path.unlink(missing_ok=True)
     assert answer.query_id is not None, "answers to a user are saved"
-    items = await recommender.page(answer.track_ids, answer.scores, 0, PAGE_SIZE)
+    page = await recommender.page_from(answer.track_ids, answer.scores, 0, PAGE_SIZE)
     log.info(
         "answered user=%s kind=%s bytes=%s download=%.2fs analysis=%.2fs results=%d",
         user_id,
@@ -212,27 +226,26 @@ async def _analyse(
     )
     tags = [tag for tag, _ in answer.embedding.top_tags(3)]
     header = header_lines(texts, attachment.name, tags, answer.in_catalog)
-    text = "\n".join([*header, *result_lines(items, texts)])
-    more = len(answer) > PAGE_SIZE
-    return text, result_keyboard(answer.query_id, texts, more), (answer.query_id, PAGE_SIZE)
+    # ten results fit one message within Telegram's limits; a split, if ever, sends the rest after
+    messages = split_messages(header, result_lines(page.items, texts))
+    keyboard = result_keyboard(answer.query_id, texts, page.more)
+    return messages, keyboard, (answer.query_id, page.end)
 
 
 async def _send_page(
     context: BotContext, chat_id: int, texts: Texts, query: Query, start: int, count: int
 ) -> None:
-    """Send results start+1 … start+count of `query`, then move its paging position there."""
+    """Send `count` results of `query` from ranking entry `start` (removed tracks skipped),
+    then, once all arrived, move its paging position past the entries they used."""
     resources = context.resources
-    items = await resources.recommender.page(query.track_ids, query.scores, start, count)
-    end = min(start + count, len(query))
-    messages = split_messages([], result_lines(items, texts))
-    for index, text in enumerate(messages):
-        last = index == len(messages) - 1
-        await context.bot.send_message(
-            chat_id,
-            text,
-            reply_markup=result_keyboard(query.id, texts, end < len(query)) if last else None,
-        )
-    await resources.database.queries.set_position(query.id, end)
+    page = await resources.recommender.page_from(query.track_ids, query.scores, start, count)
+    if not page.items:  # everything left was removed from the catalog
+        await send(context.bot, chat_id, texts.no_more)
+    else:
+        messages = split_messages([], result_lines(page.items, texts))
+        keyboard = result_keyboard(query.id, texts, page.more)
+        await deliver(context.bot, chat_id, messages, keyboard)
+    await resources.database.queries.set_position(query.id, page.end)
 
 
 async def top_command(update: Update, context: BotContext) -> None:
@@ -242,10 +255,10 @@ async def top_command(update: Update, context: BotContext) -> None:
     args = context.args or []
     wanted: int | None = None
     if args:
-        if len(args) != 1 or not args[0].isdigit() or not 1 <= int(args[0]) <= TOP_MAX:
+        wanted = parse_number(args[0], 1, TOP_MAX) if len(args) == 1 else None
+        if wanted is None:
             await message.reply_text(texts.top_usage)
             return
-        wanted = int(args[0])
     query = await resources.database.queries.latest_for_user(user.id)
     if query is None:
         await message.reply_text(texts.no_query)
@@ -262,8 +275,8 @@ async def on_more(update: Update, context: BotContext) -> None:
     """The "More ▸" button: the next page of the list it sits under."""
     callback, user, data = pressed(update)
     texts, resources = texts_for(user.language_code), context.resources
-    query_id = int(data.split(":")[1])
-    query = await resources.database.queries.get(query_id)
+    query_id = parse_row_id(data.split(":")[1])
+    query = None if query_id is None else await resources.database.queries.get(query_id)
     if query is None or query.user_id != user.id:
         await callback.answer(texts.expired_button, show_alert=True)
         return
@@ -275,15 +288,16 @@ async def on_more(update: Update, context: BotContext) -> None:
         await _send_page(context, chat_id, texts, query, query.position, PAGE_SIZE)
     # the old list keeps its vote buttons and loses "More" (if it is still editable)
     with contextlib.suppress(BadRequest):
-        await callback.edit_message_reply_markup(result_keyboard(query_id, texts, more=False))
+        await callback.edit_message_reply_markup(result_keyboard(query.id, texts, more=False))
 
 
 async def on_vote(update: Update, context: BotContext) -> None:
     """👍/👎 under a result list: stored per user and list; a new vote replaces the old."""
     callback, user, data = pressed(update)
     texts, resources = texts_for(user.language_code), context.resources
-    _, query_id, vote = data.split(":")
-    query = await resources.database.queries.get(int(query_id))
+    _, query_text, vote = data.split(":")
+    query_id = parse_row_id(query_text)
+    query = None if query_id is None else await resources.database.queries.get(query_id)
     if query is None or query.user_id != user.id:
         await callback.answer(texts.expired_button, show_alert=True)
         return
@@ -306,10 +320,18 @@ async def on_stale_button(update: Update, _: BotContext) -> None:
 
 
 async def on_error(update: object, context: BotContext) -> None:
-    """Log the failure; tell the user something went wrong instead of leaving them waiting."""
+    """Log the failure; tell the user something went wrong instead of leaving them waiting.
+
+    A button press is answered here too (should the handler have answered already, Telegram
+    refuses the second answer, harmlessly), so no spinner outlives a failed handler."""
     log.error("error while handling an update", exc_info=context.error)
-    if isinstance(update, Update) and update.effective_chat and update.effective_user:
-        texts = texts_for(update.effective_user.language_code)
+    if not isinstance(update, Update) or update.effective_user is None:
+        return
+    texts = texts_for(update.effective_user.language_code)
+    if update.callback_query is not None:
+        with contextlib.suppress(TelegramError):
+            await update.callback_query.answer(texts.failed)
+    if update.effective_chat is not None:
         try:
             await context.bot.send_message(update.effective_chat.id, texts.failed)
         except TelegramError:

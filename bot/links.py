@@ -5,8 +5,9 @@ no id is known — a search for "artist title". Search text is encoded with `quo
 "+", the form encoding of query strings), so "&", "/", "?" and "#" in a title stay part of it.
 """
 
-from urllib.parse import quote, quote_plus
+from urllib.parse import quote_plus
 
+from bot.numbers import is_ascii_number
 from storage import Track
 
 YANDEX_MUSIC = "https://music.yandex.ru"
@@ -18,6 +19,13 @@ def _clean(value: str | int | None) -> str | None:
         return None
     text = str(value).strip()
     return text or None
+
+
+def _id(value: str | int | None) -> str | None:
+    """A Yandex id as ASCII digits, or None: "١٢٣" or "12a" would make a link to nowhere, so
+    such an id counts as unknown and the link falls back to a search."""
+    text = _clean(value)
+    return text if text is not None and is_ascii_number(text) else None
 
 
 def yandex_music_url(
@@ -32,13 +40,12 @@ def yandex_music_url(
     album and track id → /album/{album}/track/{track}; track id only → /track/{track};
     no track id (an album id alone does not name the track) → /search?text=artist+title.
     """
-    track = _clean(track_id)
-    album = _clean(album_id)
+    track = _id(track_id)
+    album = _id(album_id)
     if track is not None:
-        # Ids are numeric in practice; quoting keeps a malformed one from breaking the URL.
-        track_part = f"/track/{quote(track, safe='')}"
+        track_part = f"/track/{track}"
         if album is not None:
-            return f"{YANDEX_MUSIC}/album/{quote(album, safe='')}{track_part}"
+            return f"{YANDEX_MUSIC}/album/{album}{track_part}"
         return f"{YANDEX_MUSIC}{track_part}"
     text = " ".join(part for part in (_clean(artist), _clean(title)) if part)
     return f"{YANDEX_MUSIC}/search?text={quote_plus(text)}"

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import mutagen
 
+from bot.numbers import is_ascii_number
+
 CSV_COLUMNS = ("file", "title", "artist", "album", "yandex_track_id", "yandex_album_id")
 
 
@@ -50,7 +52,7 @@ def _clean(value: str | None) -> str | None:
 
 def _yandex_id(row: dict[str, str], column: str, line: int, problems: list[str]) -> str | None:
     value = _clean(row.get(column))
-    if value is not None and not value.isdigit():
+    if value is not None and not is_ascii_number(value):
         problems.append(f"line {line}: {column} {value!r} is not a number; ignored")
         return None
     return value

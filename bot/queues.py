@@ -1,38 +1,92 @@
-"""One track at a time per user: the next waits its turn, and other users never wait."""
+"""One track at a time per user: the next waits its turn, and other users never wait.
+
+Admission is atomic: `admit` checks and takes a place in line in one synchronous step, with no
+await in between, so a burst of updates handled concurrently cannot all see a free slot (the
+check-then-wait race that let 6 or 7 of a burst of 10 through). Turns follow admission order.
+"""
 
 import asyncio
+from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from types import TracebackType
 
 MAX_WAITING_PER_USER = 3  # tracks a user may have queued behind the one being analysed
 
 
-class UserQueues:
-    """Per-user turns in arrival order; `waiting` tells how many stand in line."""
+class QueueFullError(Exception):
+    """The user already has a track analysed and MAX_WAITING_PER_USER waiting."""
 
-    def __init__(self) -> None:
-        self._locks: dict[int, asyncio.Lock] = {}
-        self._waiting: dict[int, int] = {}
+
+class Place:
+    """A user's place in their line, from `UserQueues.admit`: `async with` it, then
+    `await turn()`; leaving the block gives the place up, whether or not the turn came."""
+
+    def __init__(self, queues: "UserQueues", user_id: int, ahead: "Place | None") -> None:
+        self._queues = queues
+        self.user_id = user_id
+        self.queued = ahead is not None  # someone was ahead when admitted
+        self._ahead = ahead
+        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    async def turn(self) -> None:
+        """Wait until everyone admitted before this place has left their place."""
+        if self._ahead is not None:
+            await asyncio.shield(self._ahead.done)
+
+    async def __aenter__(self) -> "Place":
+        return self
+
+    async def __aexit__(
+        self,
+        _type: type[BaseException] | None,
+        _value: BaseException | None,
+        _traceback: TracebackType | None,
+    ) -> None:
+        self._queues._leave(self)
+
+
+class UserQueues:
+    """Per-user lines: one place being served and at most MAX_WAITING_PER_USER waiting."""
+
+    def __init__(self, max_waiting: int = MAX_WAITING_PER_USER) -> None:
+        self.max_waiting = max_waiting
+        self._lines: dict[int, deque[Place]] = {}
 
     def busy(self, user_id: int) -> bool:
-        lock = self._locks.get(user_id)
-        return lock is not None and lock.locked()
+        return bool(self._lines.get(user_id))
 
     def waiting(self, user_id: int) -> int:
-        return self._waiting.get(user_id, 0)
+        return max(len(self._lines.get(user_id, ())) - 1, 0)
+
+    def admit(self, user_id: int) -> Place | None:
+        """A place at the end of the user's line, or None when the line is full."""
+        line = self._lines.setdefault(user_id, deque())
+        if len(line) > self.max_waiting:
+            return None
+        place = Place(self, user_id, line[-1] if line else None)
+        line.append(place)
+        return place
+
+    def _leave(self, place: Place) -> None:
+        """Give the place up. One that leaves before its turn (its status message failed)
+        hands on only once those ahead of it are done, so order is kept."""
+        line = self._lines[place.user_id]
+        line.remove(place)
+        if not line:
+            del self._lines[place.user_id]
+        ahead = place._ahead
+        if ahead is None or ahead.done.done():
+            place.done.set_result(None)
+        else:
+            ahead.done.add_done_callback(lambda _: place.done.set_result(None))
 
     @asynccontextmanager
     async def turn(self, user_id: int) -> AsyncIterator[None]:
-        """Hold the user's slot; queued callers get it in arrival order."""
-        lock = self._locks.setdefault(user_id, asyncio.Lock())
-        self._waiting[user_id] = self.waiting(user_id) + 1
-        try:
-            await lock.acquire()
-        finally:
-            self._waiting[user_id] -= 1
-        try:
+        """Admit and wait for the turn in one go; QueueFullError when the line is full."""
+        place = self.admit(user_id)
+        if place is None:
+            raise QueueFullError(f"user {user_id} has {self.waiting(user_id)} tracks waiting")
+        async with place:
+            await place.turn()
             yield
-        finally:
-            lock.release()
-            if not lock.locked() and not self._waiting[user_id]:
-                del self._locks[user_id], self._waiting[user_id]

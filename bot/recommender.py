@@ -56,6 +56,16 @@ class Recommendation:
         return round(max(self.similarity, 0.0) * 100)
 
 
+@dataclass(frozen=True)
+class Page:
+    """Results as shown, `end`: ranking entries consumed (the stored paging position; the whole
+    ranking once nothing shown remains), `more`: whether a later page has anything to show."""
+
+    items: list[Recommendation]
+    end: int
+    more: bool
+
+
 async def adopt_previous_vectors(database: Database, model: ModelSpec) -> int:
     """Move vectors stored under the model's earlier ids (the same vectors, before ids carried
     the front-end version) to its id, so an existing catalog keeps working; how many moved."""
@@ -111,11 +121,28 @@ class Recommender:
         start: int,
         count: int,
     ) -> list[Recommendation]:
-        """Entries start … start+count of a ranking, with their tracks (removed tracks skipped)."""
-        ids = [int(i) for i in track_ids[start : start + count]]
-        tracks = {track.id: track for track in await self.database.tracks.get_many(ids)}
-        return [
-            Recommendation(start + offset + 1, tracks[track_id], float(scores[start + offset]))
-            for offset, track_id in enumerate(ids)
-            if track_id in tracks
-        ]
+        """Up to `count` results from ranking entry `start` on (see `page_from`)."""
+        return (await self.page_from(track_ids, scores, start, count)).items
+
+    async def page_from(
+        self,
+        track_ids: npt.NDArray[np.int64],
+        scores: npt.NDArray[np.float32],
+        start: int,
+        count: int,
+    ) -> Page:
+        """Up to `count` results from ranking entry `start` on, skipping tracks removed from the
+        catalog since the ranking was saved, so a page stays full and its numbers run on from
+        the previous page without gaps; `end` is where the next page starts in the ranking."""
+        ids = [int(i) for i in track_ids]
+        alive = {track.id: track for track in await self.database.tracks.get_many(ids)}
+        shown_before = sum(track_id in alive for track_id in ids[:start])
+        items: list[Recommendation] = []
+        end = start
+        while end < len(ids) and len(items) < count:
+            if (track := alive.get(ids[end])) is not None:
+                number = shown_before + len(items) + 1
+                items.append(Recommendation(number, track, float(scores[end])))
+            end += 1
+        more = any(track_id in alive for track_id in ids[end:])
+        return Page(items, end if more else len(ids), more)

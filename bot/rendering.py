@@ -1,8 +1,15 @@
-"""Result lists as Telegram HTML messages: escaped, linked, split under the 4096-character
-limit, with the "More" and feedback buttons."""
+"""Result lists as Telegram HTML messages: escaped, linked, within Telegram's real limits, with
+the "More" and feedback buttons.
 
+Telegram limits a message to 4096 UTF-16 code units of its text *after* entity parsing: tags do
+not count, "&amp;" counts one, an emoji outside the BMP counts two. So lengths are measured that
+way, over-long names are shortened (as plain text, before escaping, so a cut never lands inside a
+tag or an entity) and messages are split between lines only.
+"""
+
+import re
 from collections.abc import Sequence
-from html import escape
+from html import escape, unescape
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.constants import MessageLimit
@@ -12,12 +19,42 @@ from bot.recommender import Recommendation
 from bot.texts import Texts
 from storage import Track
 
-MESSAGE_LIMIT = MessageLimit.MAX_TEXT_LENGTH  # 4096
+MESSAGE_LIMIT = MessageLimit.MAX_TEXT_LENGTH  # 4096 UTF-16 code units after entity parsing
+# A name's share of a line: ten result lines and a header stay well inside one message.
+NAME_BUDGET = 300  # UTF-16 code units
+HEADER_NAME_BUDGET = 200
+ELLIPSIS = "…"
+_TAG = re.compile(r"<[^<>]*>")
 
 
-def linked(track: Track) -> str:
-    """`<a href="…">Artist — Title</a>`, escaped."""
-    return f'<a href="{escape(track_url(track), quote=True)}">{escape(display_name(track))}</a>'
+def utf16_length(text: str) -> int:
+    """Length as Telegram counts it: UTF-16 code units."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def visible_length(html: str) -> int:
+    """UTF-16 length of what Telegram shows for our HTML (tags dropped, entities resolved)."""
+    return utf16_length(unescape(_TAG.sub("", html)))
+
+
+def shorten(text: str, budget: int) -> str:
+    """`text` cut to at most `budget` UTF-16 units, ending in "…" when cut; never splits a
+    surrogate pair (the cut is made on code points)."""
+    if utf16_length(text) <= budget:
+        return text
+    kept, used = [], utf16_length(ELLIPSIS)
+    for char in text:
+        used += 2 if ord(char) > 0xFFFF else 1
+        if used > budget:
+            break
+        kept.append(char)
+    return "".join(kept).rstrip() + ELLIPSIS
+
+
+def linked(track: Track, budget: int = NAME_BUDGET) -> str:
+    """`<a href="…">Artist — Title</a>`, the name shortened to `budget`, escaped."""
+    name = escape(shorten(display_name(track), budget))
+    return f'<a href="{escape(track_url(track), quote=True)}">{name}</a>'
 
 
 def result_lines(items: Sequence[Recommendation], texts: Texts) -> list[str]:
@@ -29,18 +66,29 @@ def result_lines(items: Sequence[Recommendation], texts: Texts) -> list[str]:
     ]
 
 
+def _fit(line: str) -> str:
+    """A line that alone exceeds a message (none of ours does) as shortened plain text."""
+    if visible_length(line) <= MESSAGE_LIMIT:
+        return line
+    return escape(shorten(unescape(_TAG.sub("", line)), MESSAGE_LIMIT))
+
+
 def split_messages(header: Sequence[str], lines: Sequence[str]) -> list[str]:
-    """Join `header` and `lines` into as few messages as fit MESSAGE_LIMIT, never splitting
-    a line."""
+    """Join `header` and `lines` into as few messages as fit MESSAGE_LIMIT (measured as
+    Telegram measures), splitting between lines only."""
     messages: list[str] = []
-    current = "\n".join(header)
-    for line in lines:
-        candidate = f"{current}\n{line}" if current else line
-        if len(candidate) > MESSAGE_LIMIT and current:
+    current, size = "\n".join(_fit(line) for line in header), 0
+    size = visible_length(current)
+    for line in map(_fit, lines):
+        length = visible_length(line)
+        if current and size + 1 + length > MESSAGE_LIMIT:
             messages.append(current)
-            candidate = line[:MESSAGE_LIMIT]
-        current = candidate
-    if current:
+            current, size = line, length
+        elif current:
+            current, size = f"{current}\n{line}", size + 1 + length
+        else:
+            current, size = line, length
+    if current.strip():
         messages.append(current)
     return messages
 
@@ -49,7 +97,7 @@ def header_lines(
     texts: Texts, name: str, tags: Sequence[str], in_catalog: Track | None
 ) -> list[str]:
     """Title, the query's top tags and, when it is a catalog track, which one."""
-    lines = [texts.results_title.format(name=escape(name))]
+    lines = [texts.results_title.format(name=escape(shorten(name, HEADER_NAME_BUDGET)))]
     if tags:
         lines.append(texts.tags_line.format(tags=escape(" · ".join(tags))))
     if in_catalog is not None:

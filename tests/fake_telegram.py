@@ -15,6 +15,8 @@ HTML that Telegram cannot parse, texts over 4096 characters, editing a message t
 content ("message is not modified"), `editMessageText` dropping an inline keyboard it is not
 given again, callback data over 64 bytes, unknown chats, downloads over the cloud's 20 MB,
 two pollers at once (409 Conflict). Markdown is passed through unchecked (the bot sends HTML).
+`fail_next` injects errors (429, 502 pages) and `delay_next` a slow Telegram: a call applied at
+once but answered late, or a download that stalls midway.
 """
 
 from __future__ import annotations
@@ -220,6 +222,12 @@ class _Failure:
 
 
 @dataclass
+class _Delay:
+    seconds: float
+    after_bytes: int  # of the response body sent before the pause (0: the whole answer waits)
+
+
+@dataclass
 class _StoredFile:
     file_id: str
     file_unique_id: str
@@ -421,17 +429,27 @@ class _Handler(BaseHTTPRequestHandler):
         except OSError:
             self.close_connection = True
             return
+        fake = self.server.fake
+        fake._local.delay = None
         try:
-            status, payload, content_type = self.server.fake._respond(self.path, self.headers, body)
+            status, payload, content_type = fake._respond(self.path, self.headers, body)
         except Exception as exc:  # a bug in the fake: answer like a broken server, loudly
             status, content_type = HTTPStatus.INTERNAL_SERVER_ERROR, "application/json"
             error = {"ok": False, "error_code": 500, "description": f"FakeTelegram bug: {exc!r}"}
             payload = json.dumps(error).encode()
+        delay: _Delay | None = fake._local.delay
         try:
+            if delay is not None and not delay.after_bytes:
+                time.sleep(delay.seconds)  # applied already; the answer is late
             self.send_response(status)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
+            if delay is not None and delay.after_bytes:
+                self.wfile.write(payload[: delay.after_bytes])
+                self.wfile.flush()
+                time.sleep(delay.seconds)
+                payload = payload[delay.after_bytes :]
             self.wfile.write(payload)
             self.wfile.flush()
         except OSError:
@@ -468,6 +486,8 @@ class FakeTelegram:
         self._file_counter = itertools.count(1)
         self._downloads: dict[str, int] = {}
         self._failures: dict[str, deque[_Failure]] = {}
+        self._delays: dict[str, deque[_Delay]] = {}
+        self._local = threading.local()  # per request thread: the delay its answer gets
         self._async_waiters: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
         self._connections: set[socket.socket] = set()
         self._local_dir: tempfile.TemporaryDirectory[str] | None = None
@@ -742,6 +762,23 @@ class FakeTelegram:
         with self._cond:
             queue = self._failures.setdefault(key, deque())
             queue.extend(_Failure(status, description, retry_after, body) for _ in range(times))
+
+    def delay_next(
+        self, method: str, seconds: float, times: int = 1, *, after_bytes: int = 0
+    ) -> None:
+        """Answer the next `times` calls of `method` `seconds` late, after applying them (as a
+        slow Telegram does: the client may give up on an edit that still happens). For
+        `DOWNLOAD`, `after_bytes` sends that much of the file first, then stalls."""
+        key = method if method == DOWNLOAD else self._by_lower.get(method.lower(), method)
+        with self._cond:
+            queue = self._delays.setdefault(key, deque())
+            queue.extend(_Delay(seconds, after_bytes) for _ in range(times))
+
+    def _take_delay(self, method: str) -> None:
+        """Mark this request thread's answer for a delay, when one is queued for `method`."""
+        with self._cond:
+            queue = self._delays.get(method)
+            self._local.delay = queue.popleft() if queue else None
 
     def _take_failure(self, method: str) -> _Failure | None:
         with self._cond:
@@ -1197,6 +1234,7 @@ class FakeTelegram:
         with self._cond:
             self._downloads[file_id] = self._downloads.get(file_id, 0) + 1
             content = self._files[file_id].content
+        self._take_delay(DOWNLOAD)
         self._record(Call(DOWNLOAD, params, result=len(content)))
         return HTTPStatus.OK, content, "application/octet-stream"
 
@@ -1275,6 +1313,7 @@ class FakeTelegram:
             return self._error(method, params, _ApiError(HTTPStatus.NOT_FOUND, "Not Found"))
         if failure := self._take_failure(method):
             return self._injected(method, params, failure)
+        self._take_delay(method)
         try:
             result = handler(params)
         except _ApiError as error:

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import INT64_MAX, TELEGRAM_ID_MAX, TOP_MAX, build_parser
+from bot.cli import TOP_MAX, build_parser
+from bot.numbers import SQLITE_INT_MAX, TELEGRAM_ID_MAX
 from bot.recommender import RESULTS_KEPT
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -21,7 +22,7 @@ BAD = [
     ["recommend", "a.mp3", "--top", " 5"],
     ["catalog", "list", "--limit", "-1"],
     ["catalog", "list", "--offset", "-3"],
-    ["catalog", "list", "--offset", str(INT64_MAX + 1)],
+    ["catalog", "list", "--offset", str(SQLITE_INT_MAX + 1)],
     ["catalog", "remove", "0"],
     ["catalog", "remove", "+7"],
     ["catalog", "remove", "9" * 5000],  # past int()'s digit limit: must not be a traceback
@@ -48,8 +49,10 @@ def test_the_limits_themselves_are_accepted() -> None:
     assert parser.parse_args(["recommend", "a.mp3", "--top", "100"]).top == TOP_MAX == RESULTS_KEPT
     assert parser.parse_args(["recommend", "a.mp3", "--top", "1"]).top == 1
     assert parser.parse_args(["recommend", "a.mp3"]).top == 10
-    listing = parser.parse_args(["catalog", "list", "--limit", "0", "--offset", str(INT64_MAX)])
-    assert (listing.limit, listing.offset) == (0, INT64_MAX)
+    listing = parser.parse_args(
+        ["catalog", "list", "--limit", "0", "--offset", str(SQLITE_INT_MAX)]
+    )
+    assert (listing.limit, listing.offset) == (0, SQLITE_INT_MAX)
     assert parser.parse_args(["users", "allow", str(TELEGRAM_ID_MAX)]).id == TELEGRAM_ID_MAX
     assert parser.parse_args(["import", "x", "--workers", "64"]).workers == 64
 

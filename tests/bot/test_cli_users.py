@@ -34,3 +34,7 @@ def test_allow_list_and_deny(tmp_path: Path) -> None:
     assert [line.split("\t")[0] for line in users(database, "list").stdout.splitlines()] == ["7"]
     bad = users(database, "allow", "bob")
     assert bad.returncode == 2 and "invalid int value" in bad.stderr
+    for typed in ("²", "١٢٣", "99999999999999999999", "0", "-1"):
+        refused = users(database, "allow", typed)
+        assert refused.returncode == 2 and "invalid int value" in refused.stderr, typed
+        assert "Traceback" not in refused.stderr

@@ -65,6 +65,10 @@ def test_search_with_missing_parts() -> None:
     assert yandex_music_url() == "https://music.yandex.ru/search?text="
 
 
-def test_malformed_ids_cannot_break_the_url() -> None:
-    url = yandex_music_url(track_id="1/2?x#y", album_id="3 4")
-    assert url == "https://music.yandex.ru/album/3%204/track/1%2F2%3Fx%23y"
+@pytest.mark.parametrize("bad", ["1/2?x#y", "3 4", "١٢٣", "²", "12a", "-5"])
+def test_an_id_that_is_not_ascii_digits_falls_back_to_a_search(bad: str) -> None:
+    """Such an id names no Yandex page: it used to make a link to nowhere."""
+    url = yandex_music_url(track_id=bad, album_id="55", artist="Кино", title="Звезда")
+    assert search_text(url) == "Кино Звезда"
+    url = yandex_music_url(track_id="777", album_id=bad)
+    assert url == "https://music.yandex.ru/track/777"

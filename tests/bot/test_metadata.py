@@ -43,6 +43,17 @@ def test_csv_rows_resolve_relative_and_absolute_paths(tmp_path: Path) -> None:
     ]
 
 
+def test_yandex_ids_in_the_csv_are_ascii_digits_only(tmp_path: Path) -> None:
+    """Arabic-Indic digits and superscripts pass `isdigit()` but make broken links."""
+    meta = tmp_path / "meta.csv"
+    meta.write_text(HEADER + "a.mp3,A,,,١٢٣,²\nb.mp3,B,,,123,45\n", encoding="utf-8")
+    table = read_metadata_csv(meta)
+    arabic = table.rows[(tmp_path / "a.mp3").resolve()]
+    assert arabic.yandex_track_id is None and arabic.yandex_album_id is None
+    assert table.rows[(tmp_path / "b.mp3").resolve()].yandex_track_id == "123"
+    assert len(table.problems) == 2
+
+
 @pytest.mark.parametrize(
     "content",
     ["file,title\na,b\n", "", "name;title;artist\n"],
