@@ -2,28 +2,17 @@
 
 import asyncio
 import hashlib
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
+from cli_process import run_bot
 
 from storage import Database, SentMedia
 
-ROOT = Path(__file__).resolve().parents[2]
-
 
 def catalog(database: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "bot", "catalog", *args],
-        cwd=ROOT,
-        env={**os.environ, "DATABASE_PATH": str(database)},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return run_bot("catalog", *args, database=database, timeout=60)
 
 
 async def seed(path: Path) -> None:

@@ -9,20 +9,17 @@ skipped where that is not allowed.
 
 import asyncio
 import hashlib
-import os
 import sqlite3
 import subprocess
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 import aiosqlite
 import numpy as np
 import pytest
+from cli_process import run_bot
 
 from storage import MIGRATIONS, Database, migrate
-
-ROOT = Path(__file__).resolve().parents[2]
 
 COMMANDS: list[tuple[str, ...]] = [
     ("users", "list"),
@@ -40,19 +37,11 @@ def cli(
     database: Path, *args: str, read_only_folder: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
     """`python -m bot ARGS`; with read_only_folder, that folder is mounted read-only first."""
-    command: Sequence[str] = [sys.executable, "-m", "bot", *args]
+    prefix: Sequence[str] = ()
     if read_only_folder is not None:
         mount = 'mount --bind -o ro "$0" "$0" && exec "$@"'
-        command = ["unshare", "-rm", "sh", "-c", mount, str(read_only_folder), *command]
-    return subprocess.run(
-        command,
-        cwd=ROOT,
-        env={**os.environ, "DATABASE_PATH": str(database), "WORKERS": "1"},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+        prefix = ["unshare", "-rm", "sh", "-c", mount, str(read_only_folder)]
+    return run_bot(*args, database=database, env={"WORKERS": "1"}, timeout=120, prefix=prefix)
 
 
 def one_error_line(result: subprocess.CompletedProcess[str]) -> str:

@@ -1,23 +1,13 @@
 """`python -m bot users allow|deny|list`: the whitelist from the terminal, on a real file."""
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from cli_process import run_bot
 
 
 def users(database: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "bot", "users", *args],
-        cwd=ROOT,
-        env={**os.environ, "DATABASE_PATH": str(database)},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return run_bot("users", *args, database=database, timeout=60)
 
 
 def test_allow_list_and_deny(tmp_path: Path) -> None:

@@ -15,20 +15,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 from audio_factory import encode, reencode_excerpt, style_for, synth_music
+from cli_process import run_bot as run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_bot(*args: str, database: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "bot", *args],
-        cwd=ROOT,
-        env={**os.environ, "DATABASE_PATH": str(database), "WORKERS": "2"},
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    return run_cli(*args, database=database, env={"WORKERS": "2"}, timeout=timeout)
 
 
 def make_library(folder: Path, count: int, seconds: float = 12.0) -> list[Path]:
