@@ -4,66 +4,24 @@ what a person in the chat sees, end to end, with real audio, workers and SQLite.
 import asyncio
 import re
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import numpy as np
 import pytest
 import pytest_asyncio
 from audio_factory import STYLES, encode, reencode_excerpt, style_for, synth_music
+from bot_harness import ADMIN, allow, resources_of, running, send_track, settings_for
 from fake_telegram import DOWNLOAD, PROXY_502_PAGE, Call, FakeTelegram, FakeUser
-from telegram import Update
 
-from bot.app import build_application
-from bot.config import BotSettings
-from bot.context import BotApplication, Resources
+from bot.context import BotApplication
 from bot.importer import Importer
 from bot.metadata import MetadataTable, TrackMetadata
-from core.models import parse_model_spec
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 ROOT = Path(__file__).resolve().parents[2]
-ADMIN = FakeUser(1000, "Admin", "admin")
 CATALOG_SIZE = 24  # more than two pages of results
 LINKED = 5  # catalog track with Yandex ids
-
-
-def settings_for(fake: FakeTelegram, database: Path, **changes: object) -> BotSettings:
-    values: dict[str, object] = {
-        "database_path": database,
-        "model": parse_model_spec("msd-vgg/pool5"),
-        "workers": 2,
-        "bot_token": fake.token,
-        "api_url": fake.base_url,
-        "local_mode": False,
-        "admin_ids": frozenset({ADMIN.id}),
-        "max_file_mb": 20,
-    }
-    return BotSettings(**{**values, **changes})  # type: ignore[arg-type]
-
-
-@asynccontextmanager
-async def running(settings: BotSettings) -> AsyncIterator[BotApplication]:
-    """The Application's life as run_polling lives it, in this event loop."""
-    application = build_application(settings)
-    await application.initialize()
-    await application.post_init(application)  # type: ignore[misc]
-    await application.updater.start_polling(poll_interval=0, allowed_updates=Update.ALL_TYPES)
-    await application.start()
-    try:
-        yield application
-    finally:
-        await application.updater.stop()
-        await application.stop()
-        await application.shutdown()
-        await application.post_shutdown(application)  # type: ignore[misc]
-
-
-def resources_of(application: BotApplication) -> Resources:
-    resources = application.bot_data.resources
-    assert resources is not None, "post_init opened them"
-    return resources
 
 
 @pytest.fixture(scope="module")
@@ -102,11 +60,6 @@ async def bot(
         yield application
 
 
-async def allow(application: BotApplication, *users: FakeUser) -> None:
-    for user in users:
-        await resources_of(application).database.users.allow(user.id, ADMIN.id)
-
-
 def edited_to(chat_id: int, fragment: str) -> Callable[[Call], bool]:
     return lambda call: (
         call.ok
@@ -123,19 +76,6 @@ def sent_to(chat_id: int, fragment: str) -> Callable[[Call], bool]:
         and call.params["chat_id"] == chat_id
         and fragment in call.params["text"]
     )
-
-
-async def send_track(
-    fake: FakeTelegram, user: FakeUser, path: Path, file_id: str, kind: str = "audio"
-) -> None:
-    content = path.read_bytes()
-    fake.add_file(file_id, content)
-    if kind == "voice":
-        fake.push_update(fake.voice_message(user, file_id, len(content), duration=8))
-    elif kind == "document":
-        fake.push_update(fake.document_message(user, file_id, len(content), file_name=path.name))
-    else:
-        fake.push_update(fake.audio_message(user, file_id, len(content), file_name=path.name))
 
 
 async def answer(fake: FakeTelegram, user: FakeUser, since: int, fragment: str) -> str:

@@ -4,60 +4,20 @@ long answers, a failing or slow Telegram, strangers, bursts, numbers, removed tr
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
 import pytest_asyncio
 from audio_factory import encode, style_for, synth_music
+from bot_harness import ADMIN, allow, resources_of, running, send_track, settings_for
 from fake_telegram import PROXY_502_PAGE, Call, FakeTelegram, FakeUser
-from telegram import Update
 
-from bot.app import build_application
-from bot.config import BotSettings
-from bot.context import BotApplication, Resources
+from bot.context import BotApplication
 from bot.importer import Importer
-from core.models import parse_model_spec
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
-ADMIN = FakeUser(1000, "Admin", "admin")
 CATALOG_SIZE = 16
-
-
-def settings_for(fake: FakeTelegram, database: Path) -> BotSettings:
-    return BotSettings(
-        database_path=database,
-        model=parse_model_spec("msd-vgg/pool5"),
-        workers=2,
-        bot_token=fake.token,
-        api_url=fake.base_url,
-        local_mode=False,
-        admin_ids=frozenset({ADMIN.id}),
-        max_file_mb=20,
-    )
-
-
-@asynccontextmanager
-async def running(settings: BotSettings) -> AsyncIterator[BotApplication]:
-    application = build_application(settings)
-    await application.initialize()
-    await application.post_init(application)  # type: ignore[misc]
-    await application.updater.start_polling(poll_interval=0, allowed_updates=Update.ALL_TYPES)
-    await application.start()
-    try:
-        yield application
-    finally:
-        await application.updater.stop()
-        await application.stop()
-        await application.shutdown()
-        await application.post_shutdown(application)  # type: ignore[misc]
-
-
-def resources_of(application: BotApplication) -> Resources:
-    resources = application.bot_data.resources
-    assert resources is not None
-    return resources
 
 
 @pytest.fixture(scope="module")
@@ -88,11 +48,6 @@ async def bot(
         yield application
 
 
-async def allow(application: BotApplication, *users: FakeUser) -> None:
-    for user in users:
-        await resources_of(application).database.users.allow(user.id, ADMIN.id)
-
-
 def to(chat_id: int, method: str, fragment: str = "") -> Callable[[Call], bool]:
     return lambda call: (
         call.ok
@@ -104,12 +59,6 @@ def to(chat_id: int, method: str, fragment: str = "") -> Callable[[Call], bool]:
 
 def sent(fake: FakeTelegram, chat_id: int, fragment: str, since: int) -> list[Call]:
     return [c for c in fake.calls()[since:] if to(chat_id, "sendMessage", fragment)(c)]
-
-
-async def send_track(fake: FakeTelegram, user: FakeUser, path: Path, file_id: str) -> None:
-    content = path.read_bytes()
-    fake.add_file(file_id, content)
-    fake.push_update(fake.audio_message(user, file_id, len(content), file_name=path.name))
 
 
 async def settle(fake: FakeTelegram, probe: FakeUser) -> None:
