@@ -17,6 +17,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Final, Literal
 
 from core.constants import (
+    AISFX_FRONT_END,
+    AISFX_SAMPLE_RATE,
+    FUSION_FRONT_END,
     MFCC_FRONT_END,
     MUSICNN_FRONT_END,
     MUSICNN_SAMPLE_RATE,
@@ -45,10 +48,15 @@ MUSICNN_LAYERS: Final[dict[str, dict[str, int]]] = {
 # 0.9845, so this value must not be reused there.) See README "Already in the catalog".
 NEAR_DUPLICATE_SIMILARITY: Final[dict[str, float]] = {"msd-vgg/pool5": 0.98}
 
+AISFX_VECTOR_SIZE: Final = 512
+FUSION_PREFIX: Final = "fusion:"
+# models a fusion may join (each once): those with a pretrained network of their own
+FUSABLE_FAMILIES: Final = ("aisfx", "msd-vgg", "msd-musicnn")
+
 SEED_VECTOR_SIZE: Final = 32
 MFCC_VECTOR_SIZE: Final = 104  # mean and standard deviation of 52 frame features
 
-Family = Literal["msd-vgg", "msd-musicnn", "seed", "seed-random", "mfcc"]
+Family = Literal["msd-vgg", "msd-musicnn", "seed", "seed-random", "mfcc", "aisfx", "fusion"]
 
 
 class UnknownModelError(ValueError):
@@ -76,6 +84,12 @@ class ModelSpec:
     previous_ids: tuple[str, ...] = ()
     weights_path: Path | None = None  # seed models: the Keras 2 Model.h5
     random_seed: int = 0  # seed-random models
+    parts: tuple["ModelSpec", ...] = ()  # a fusion's models, in the order of its vector
+
+    @property
+    def part_sizes(self) -> tuple[int, ...]:
+        """The widths of the vector's parts: each fused model's, or the whole vector's."""
+        return tuple(p.vector_size for p in self.parts) or (self.vector_size,)
 
     @property
     def model_id(self) -> str:
@@ -90,7 +104,15 @@ class ModelSpec:
     def load(self) -> "AudioModel":
         """Build the model and load its weights (seconds: TensorFlow starts, weights load)."""
         model: AudioModel
-        if self.family == "mfcc":
+        if self.family == "fusion":
+            from core.models.fusion import FusionModel
+
+            model = FusionModel([part.load() for part in self.parts])
+        elif self.family == "aisfx":
+            from core.models.aisfx import AisfxModel
+
+            model = AisfxModel()
+        elif self.family == "mfcc":
             from core.models.mfcc import MfccModel
 
             model = MfccModel()
@@ -117,6 +139,18 @@ def parse_model_spec(text: str) -> ModelSpec:
     A seed spec reads its weight file once, to give its vectors an id of the file's content.
     """
     spec = text.strip()
+    if spec.startswith(FUSION_PREFIX):
+        return _fusion_spec(spec.removeprefix(FUSION_PREFIX))
+    if spec == "aisfx":
+        return ModelSpec(
+            name="aisfx",
+            family="aisfx",
+            vector_space="aisfx",
+            sample_rate=AISFX_SAMPLE_RATE,
+            vector_size=AISFX_VECTOR_SIZE,
+            front_end=AISFX_FRONT_END,
+            near_duplicate_similarity=NEAR_DUPLICATE_SIMILARITY.get("aisfx"),
+        )
     if spec == "mfcc":
         return ModelSpec(
             name="mfcc",
@@ -177,5 +211,32 @@ def parse_model_spec(text: str) -> ModelSpec:
             near_duplicate_similarity=NEAR_DUPLICATE_SIMILARITY.get(name),
             previous_ids=(name,),
         )
-    known = ", ".join([*MUSICNN_LAYERS, "seed:PATH", "seed-random[:SEED]", "mfcc"])
+    known = ", ".join(
+        [*MUSICNN_LAYERS, "aisfx", "fusion:A+B", "seed:PATH", "seed-random[:SEED]", "mfcc"]
+    )
     raise UnknownModelError(f"unknown model {spec!r}; known: {known}")
+
+
+def _fusion_spec(text: str) -> ModelSpec:
+    """`fusion:aisfx+msd-vgg`: two or more fusable models, their vectors side by side."""
+    parts = tuple(parse_model_spec(part) for part in text.split("+") if part.strip())
+    if len(parts) < 2:
+        raise UnknownModelError("a fusion joins two or more models: fusion:aisfx+msd-vgg")
+    for part in parts:
+        if part.family not in FUSABLE_FAMILIES:
+            raise UnknownModelError(
+                f"{part.name} cannot be fused; fusable: {', '.join(FUSABLE_FAMILIES)}"
+            )
+    if len({part.name for part in parts}) < len(parts):
+        raise UnknownModelError("a fusion names each model once")
+    name = FUSION_PREFIX + "+".join(part.name for part in parts)
+    return ModelSpec(
+        name=name,
+        family="fusion",
+        vector_space=name,
+        sample_rate=max(part.sample_rate for part in parts),
+        vector_size=sum(part.vector_size for part in parts),
+        front_end=FUSION_FRONT_END,
+        near_duplicate_similarity=NEAR_DUPLICATE_SIMILARITY.get(name),
+        parts=parts,
+    )
