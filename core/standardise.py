@@ -106,3 +106,37 @@ def save_prior(model_id: str, statistics: Statistics) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez(path, mean=statistics.mean.astype(np.float32), std=statistics.std.astype(np.float32))
     return path
+
+
+@dataclass(frozen=True)
+class RankingSpace:
+    """A catalog matrix as ranked: standardised per part with the blended statistics.
+
+    `matrix` (n, d) holds unit rows; `query(vector)` puts a query in the same space.
+    """
+
+    statistics: Statistics
+    part_sizes: tuple[int, ...]
+    matrix: npt.NDArray[np.float32]
+
+    @classmethod
+    def of(
+        cls,
+        catalog: npt.NDArray[np.float32],
+        part_sizes: tuple[int, ...],
+        prior: Statistics | None,
+    ) -> "RankingSpace":
+        """The space of a catalog's raw vectors (n, d); n may be 0 when a prior is given."""
+        if catalog.shape[0] == 0 and prior is None:
+            raise ValueError("an empty catalog needs prior statistics")
+        statistics = blended(catalog, prior)
+        matrix = (
+            standardise(catalog, statistics, part_sizes)
+            if catalog.shape[0]
+            else np.zeros((0, sum(part_sizes)), np.float32)
+        )
+        return cls(statistics, part_sizes, matrix)
+
+    def query(self, vector: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        """One raw vector (d,) standardised like the catalog: (d,) unit."""
+        return standardise(vector[np.newaxis], self.statistics, self.part_sizes)[0]

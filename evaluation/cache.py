@@ -9,7 +9,6 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from core.constants import MAX_PATCHES_PER_TRACK
 from core.models.spec import ModelSpec
 from evaluation.excerpts import EXCERPT_BITRATE, EXCERPT_SECONDS, REENCODE_BITRATE
 
@@ -34,7 +33,7 @@ class SpecCache:
             "version": CACHE_VERSION,
             "spec": spec.name,
             "model_id": spec.model_id,
-            "max_patches": MAX_PATCHES_PER_TRACK,
+            "max_patches": spec.max_patches,
             "excerpt": [EXCERPT_SECONDS, EXCERPT_BITRATE],
             "reencode": REENCODE_BITRATE,
         }

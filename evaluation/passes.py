@@ -2,7 +2,7 @@
 
 Each model embeds exactly as the bot does: core.audio.decode and check_analysable,
 core.embedding.model_input (the model's level normalisation), model.chosen_patches, model.predict
-(at EVAL_PATCHES patches, so that smaller budgets can be scored from the cache). A track is
+(at the spec's own budget; smaller budgets are scored from subsets of the cache). A track is
 decoded once per rate and that audio serves every model of the rate, while a second thread
 decodes the next track and cuts its patches (ffmpeg and numpy) as TensorFlow runs the current
 one: two cores busy.
@@ -27,7 +27,6 @@ from evaluation.cache import Part, SpecCache
 from evaluation.corpus import Track
 from evaluation.excerpts import make_excerpt, make_reencode
 from evaluation.runners import Runner
-from evaluation.specs import EVAL_PATCHES
 
 SAVE_EVERY_SECONDS = 60.0  # an interrupted run keeps all but the last minute of work
 PREFETCH_TRACKS = 2  # tracks decoded ahead of the network
@@ -123,7 +122,7 @@ class Pass:
                         continue
                     started = time.perf_counter()
                     model_audio = model_input(audio, runner.model)
-                    chosen = runner.model.chosen_patches(model_audio, EVAL_PATCHES)
+                    chosen = runner.model.chosen_patches(model_audio, runner.model.max_patches)
                     if chosen.shape[0] == 0:
                         raise TooShortError(f"{part}: too short for one analysis window")
                     prepared.patches.setdefault(part, {})[r] = np.ascontiguousarray(chosen)

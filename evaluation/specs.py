@@ -9,7 +9,6 @@ seed file becomes the command's usage error.
 import re
 from collections.abc import Sequence
 
-from core.constants import MAX_PATCHES_PER_TRACK
 from core.errors import ModelFileError
 from core.models.spec import ModelSpec, UnknownModelError, parse_model_spec
 from evaluation.errors import EvalUsageError
@@ -22,9 +21,6 @@ DEFAULT_SPECS = (
     "seed-random",
     "mfcc",
 )
-# Patches cached per track and model: the largest budget scored; smaller ones (a model's own
-# default, e.g. aisfx's 16 blocks) are evenly spaced subsets of these (evaluation/fusion.py).
-EVAL_PATCHES = MAX_PATCHES_PER_TRACK
 # The default model the others are compared with in the paired bootstrap.
 BASELINE = "msd-vgg/pool5"
 

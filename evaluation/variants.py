@@ -1,7 +1,7 @@
 """The rows that choose the default: patch budgets of one model, fusions scored from their parts'
 caches with core's own standardisation, and a paired bootstrap over groups against the default.
 
-A smaller budget of k patches is the evenly spaced subset of the EVAL_PATCHES cached ones (close
+A smaller budget of k patches is the evenly spaced subset of the cached ones (the spec's own) (close
 to, not exactly, k evenly spaced patches of the whole track). A fusion's row standardises each
 part over the catalog (core.standardise, no prior: the catalog is the corpus) and concatenates
 the unit parts: exactly the bot's ranking of such a catalog.
@@ -20,7 +20,7 @@ from core.standardise import blended, standardise
 from evaluation.cache import Part, SpecCache
 from evaluation.metrics import leave_one_out, own_ranks
 
-BLOCK_BUDGETS = (8, 12, 16)  # aisfx blocks scored besides the cached 24
+BLOCK_BUDGETS = (8, 12)  # aisfx blocks scored besides the cached 16
 MSD_BUDGETS = (12,)  # MSD patches scored besides the cached 24
 BOOTSTRAP_SAMPLES = 2000
 

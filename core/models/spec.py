@@ -18,8 +18,10 @@ from typing import TYPE_CHECKING, Final, Literal
 
 from core.constants import (
     AISFX_FRONT_END,
+    AISFX_MAX_BLOCKS_PER_TRACK,
     AISFX_SAMPLE_RATE,
     FUSION_FRONT_END,
+    MAX_PATCHES_PER_TRACK,
     MFCC_FRONT_END,
     MUSICNN_FRONT_END,
     MUSICNN_SAMPLE_RATE,
@@ -85,6 +87,17 @@ class ModelSpec:
     weights_path: Path | None = None  # seed models: the Keras 2 Model.h5
     random_seed: int = 0  # seed-random models
     parts: tuple["ModelSpec", ...] = ()  # a fusion's models, in the order of its vector
+
+    @property
+    def max_patches(self) -> int:
+        """How many evenly spaced patches (aisfx: blocks) of a track the model embeds."""
+        return AISFX_MAX_BLOCKS_PER_TRACK if self.family == "aisfx" else MAX_PATCHES_PER_TRACK
+
+    @property
+    def standardised(self) -> bool:
+        """Whether rankings standardise the catalog per part first (core/standardise.py): a
+        fusion's parts each need their own statistics to weigh the same."""
+        return self.family == "fusion"
 
     @property
     def part_sizes(self) -> tuple[int, ...]:
