@@ -107,7 +107,14 @@ class Recommender:
         if space is not None:
             matrix, query = space.matrix, space.query(embedding.vector)
         ranking = rank(query, matrix, catalog.track_ids, RESULTS_KEPT + 1)
-        duplicate_id = near_duplicate(ranking, self.model.near_duplicate_similarity)
+        # a copy is recognised by the stored vectors' plain cosine: standardising spreads the
+        # scores of re-encodes too widely to set a threshold on (README "Already in the catalog")
+        best_raw = (
+            ranking
+            if space is None
+            else rank(embedding.vector, catalog.matrix, catalog.track_ids, 1)
+        )
+        duplicate_id = near_duplicate(best_raw, self.model.near_duplicate_similarity)
         keep = ranking.ids != duplicate_id if duplicate_id is not None else slice(RESULTS_KEPT)
         in_catalog = None
         if duplicate_id is not None:

@@ -117,7 +117,7 @@ def variant_vectors(
         for member in spec.parts:
             combos = [(*c, b) for c in combos for b in budgets(member)]
         for combo in combos:
-            label = ",".join(
+            label = "+".join(
                 f"{m.name}{budget_label(m, b)}" for m, b in zip(spec.parts, combo, strict=True)
             )
             members = [part(m, b) for m, b in zip(spec.parts, combo, strict=True)]
