@@ -11,6 +11,7 @@ import numpy.typing as npt
 
 from core.models.spec import ModelSpec
 from evaluation.excerpts import EXCERPT_BITRATE, EXCERPT_SECONDS, REENCODE_BITRATE
+from evaluation.specs import eval_patches
 
 CACHE_VERSION = 1
 
@@ -33,7 +34,7 @@ class SpecCache:
             "version": CACHE_VERSION,
             "spec": spec.name,
             "model_id": spec.model_id,
-            "max_patches": spec.max_patches,
+            "max_patches": eval_patches(spec),
             "excerpt": [EXCERPT_SECONDS, EXCERPT_BITRATE],
             "reencode": REENCODE_BITRATE,
         }

@@ -2,7 +2,7 @@
 
 Each model embeds exactly as the bot does: core.audio.decode and check_analysable,
 core.embedding.model_input (the model's level normalisation), model.chosen_patches, model.predict
-(at the spec's own budget; smaller budgets are scored from subsets of the cache). A track is
+(at evaluation.specs.eval_patches; smaller budgets are scored from subsets of the cache). A track is
 decoded once per rate and that audio serves every model of the rate, while a second thread
 decodes the next track and cuts its patches (ffmpeg and numpy) as TensorFlow runs the current
 one: two cores busy.
@@ -122,7 +122,7 @@ class Pass:
                         continue
                     started = time.perf_counter()
                     model_audio = model_input(audio, runner.model)
-                    chosen = runner.model.chosen_patches(model_audio, runner.model.max_patches)
+                    chosen = runner.model.chosen_patches(model_audio, runner.patches)
                     if chosen.shape[0] == 0:
                         raise TooShortError(f"{part}: too short for one analysis window")
                     prepared.patches.setdefault(part, {})[r] = np.ascontiguousarray(chosen)

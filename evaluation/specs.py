@@ -21,6 +21,16 @@ DEFAULT_SPECS = (
     "seed-random",
     "mfcc",
 )
+# Patches cached per track: the largest budget scored (smaller ones are evenly spaced subsets
+# of these, evaluation/variants.py); the spec's own budget where it is not listed.
+EVAL_PATCHES: dict[str, int] = {"aisfx": 16}
+
+
+def eval_patches(spec: ModelSpec) -> int:
+    """How many evenly spaced patches of a track the evaluation embeds and caches for `spec`."""
+    return max(EVAL_PATCHES.get(spec.family, 0), spec.max_patches)
+
+
 # The default model the others are compared with in the paired bootstrap.
 BASELINE = "msd-vgg/pool5"
 
