@@ -85,7 +85,9 @@ class Recommender:
         if not self.model.standardised:
             return None
         if self._space is None or self._space[0] != catalog.revision:
-            space = RankingSpace.of(catalog.matrix, self.model.part_sizes, self._prior)
+            space = RankingSpace.of(
+                catalog.matrix, self.model.part_sizes, self._prior, self.model.standardised_parts
+            )
             self._space = (catalog.revision, space)
         return self._space[1]
 

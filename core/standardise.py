@@ -64,21 +64,29 @@ def blended(
 
 
 def standardise(
-    vectors: npt.NDArray[np.float32], statistics: Statistics, part_sizes: tuple[int, ...]
+    vectors: npt.NDArray[np.float32],
+    statistics: Statistics,
+    part_sizes: tuple[int, ...],
+    which: tuple[bool, ...] | None = None,
 ) -> npt.NDArray[np.float32]:
     """Rows (m, d) centred and scaled per dimension, each part at unit length, the whole at
     unit length: cosine is then a dot product and each part weighs the same.
 
-    Dimensions that do not vary keep scale 1 (they centre to zero and drop out).
+    which: per part, whether it is standardised (default: all); a part that is not keeps its
+    raw direction (MSD_vgg's, whose excerpt recall standardising costs). Dimensions that do
+    not vary keep scale 1 (they centre to zero and drop out).
     """
     x = np.asarray(vectors, dtype=np.float64)
     if x.ndim != 2 or x.shape[1] != sum(part_sizes):
         raise ValueError(f"vectors of shape {x.shape} do not have parts {part_sizes}")
+    which = which if which is not None else (True,) * len(part_sizes)
     spread = statistics.std
     scale = np.where(spread > 1e-8 * max(float(spread.max(initial=0.0)), _EPS), spread, 1.0)
     z = (x - statistics.mean) / scale
     start = 0
-    for size in part_sizes:
+    for size, standardised in zip(part_sizes, which, strict=True):
+        if not standardised:
+            z[:, start : start + size] = x[:, start : start + size]
         block = z[:, start : start + size]
         block /= np.maximum(np.linalg.norm(block, axis=1, keepdims=True), _EPS)
         start += size
@@ -117,6 +125,7 @@ class RankingSpace:
 
     statistics: Statistics
     part_sizes: tuple[int, ...]
+    which: tuple[bool, ...]
     matrix: npt.NDArray[np.float32]
 
     @classmethod
@@ -125,18 +134,20 @@ class RankingSpace:
         catalog: npt.NDArray[np.float32],
         part_sizes: tuple[int, ...],
         prior: Statistics | None,
+        which: tuple[bool, ...] | None = None,
     ) -> "RankingSpace":
         """The space of a catalog's raw vectors (n, d); n may be 0 when a prior is given."""
         if catalog.shape[0] == 0 and prior is None:
             raise ValueError("an empty catalog needs prior statistics")
+        which = which if which is not None else (True,) * len(part_sizes)
         statistics = blended(catalog, prior)
         matrix = (
-            standardise(catalog, statistics, part_sizes)
+            standardise(catalog, statistics, part_sizes, which)
             if catalog.shape[0]
             else np.zeros((0, sum(part_sizes)), np.float32)
         )
-        return cls(statistics, part_sizes, matrix)
+        return cls(statistics, part_sizes, which, matrix)
 
     def query(self, vector: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
         """One raw vector (d,) standardised like the catalog: (d,) unit."""
-        return standardise(vector[np.newaxis], self.statistics, self.part_sizes)[0]
+        return standardise(vector[np.newaxis], self.statistics, self.part_sizes, self.which)[0]

@@ -1,10 +1,11 @@
 """The rows that choose the default: patch budgets of one model, fusions scored from their parts'
 caches with core's own standardisation, and a paired bootstrap over groups against the default.
 
-A smaller budget of k patches is the evenly spaced subset of the cached ones (the spec's own) (close
-to, not exactly, k evenly spaced patches of the whole track). A fusion's row standardises each
-part over the catalog (core.standardise, no prior: the catalog is the corpus) and concatenates
-the unit parts: exactly the bot's ranking of such a catalog.
+A smaller budget of k patches is the evenly spaced subset of the cached ones (close to, not
+exactly, k evenly spaced patches of the whole track). A fusion's "z" row standardises every part
+over the catalog (core.standardise, no prior: the catalog is the corpus), its "zA" row only the
+parts its spec standardises (aisfx; MSD_vgg stays raw), then concatenates the unit parts: "zA"
+is exactly the bot's ranking of such a catalog.
 """
 
 from collections.abc import Sequence
@@ -54,8 +55,11 @@ def budget_vectors(
     )
 
 
-def fused(parts: Sequence[PartVectors], z: bool) -> PartVectors:
-    """The stored form (unit parts side by side, /√parts), standardised per part if `z`."""
+def fused(
+    parts: Sequence[PartVectors], z: bool, which: tuple[bool, ...] | None = None
+) -> PartVectors:
+    """The stored form (unit parts side by side, /√parts), standardised per part if `z` (only
+    the parts `which` says, all by default)."""
     sizes = tuple(p.catalog.shape[1] for p in parts)
 
     def join(arrays: list[npt.NDArray[np.float32] | None]) -> npt.NDArray[np.float32] | None:
@@ -72,9 +76,9 @@ def fused(parts: Sequence[PartVectors], z: bool) -> PartVectors:
         return PartVectors(catalog, excerpts, reencodes)
     statistics = blended(catalog, None)
     return PartVectors(
-        standardise(catalog, statistics, sizes),
-        standardise(excerpts, statistics, sizes),
-        None if reencodes is None else standardise(reencodes, statistics, sizes),
+        standardise(catalog, statistics, sizes, which),
+        standardise(excerpts, statistics, sizes, which),
+        None if reencodes is None else standardise(reencodes, statistics, sizes, which),
     )
 
 
@@ -122,6 +126,8 @@ def variant_vectors(
             )
             members = [part(m, b) for m, b in zip(spec.parts, combo, strict=True)]
             result[f"fusion {label} z"] = fused(members, True)
+            # the bot's ranking: only the parts the spec standardises (aisfx), MSD_vgg raw
+            result[f"fusion {label} zA"] = fused(members, True, spec.standardised_parts)
             if all(b is None for b in combo):
                 result[f"fusion {label} raw"] = fused(members, False)
     return result

@@ -100,6 +100,12 @@ class ModelSpec:
         return self.family == "fusion"
 
     @property
+    def standardised_parts(self) -> tuple[bool, ...]:
+        """Per part, whether ranking standardises it: aisfx's yes (+.01 P@10, +.02 mAP on the
+        development corpus), MSD_vgg's no (it costs excerpt recall; README "Quality")."""
+        return tuple(p.family == "aisfx" for p in self.parts) or (self.standardised,)
+
+    @property
     def part_sizes(self) -> tuple[int, ...]:
         """The widths of the vector's parts: each fused model's, or the whole vector's."""
         return tuple(p.vector_size for p in self.parts) or (self.vector_size,)
