@@ -31,7 +31,7 @@ AISFX_MEL_FMAX: Final = 22_050.0
 AISFX_LOG_GAIN: Final = 10_000.0  # features are log10(AISFX_LOG_GAIN · mel + 1) / AISFX_LOG_SCALE
 AISFX_LOG_SCALE: Final = 9.457798957824707  # the package's "original" min-max normalisation
 AISFX_BLOCK_FRAMES: Final = 100  # 100 frames ≈ 2.32 s per block
-AISFX_MAX_BLOCKS_PER_TRACK: Final = 16  # evenly spaced, like the musicnn patches (see README)
+AISFX_MAX_BLOCKS_PER_TRACK: Final = 12  # evenly spaced, like the musicnn patches (README "Quality")
 
 # --- decoding guard rails ----------------------------------------------------------------------
 MIN_TRACK_SECONDS: Final = 3.0  # shorter clips cannot fill one patch

@@ -48,9 +48,10 @@ MUSICNN_LAYERS: Final[dict[str, dict[str, int]]] = {
 # (median 0.999) against their original, the closest two different tracks 0.970 and a 15-s
 # excerpt's best *other* match 0.967. (On msd-musicnn/penultimate two different tracks reach
 # 0.9845, so this value must not be reused there.) See README "Already in the catalog".
-# fusion:aisfx+msd-vgg/pool5, on the stored vectors' plain cosine (not the standardised one,
-# where re-encodes scatter down to 0.84), same corpus: re-encodes ≥ 0.9811, the closest two
-# different tracks 0.9725, a 15-s excerpt's best other match 0.9650; 0.977 splits the gap.
+# fusion:aisfx+msd-vgg/pool5 (aisfx at its 12 blocks), on the stored vectors' plain cosine (not
+# the standardised one, where re-encodes scatter down to 0.84), same corpus: re-encodes
+# ≥ 0.9812, the closest two different tracks 0.9724, a 15-s excerpt's best other match 0.9648;
+# 0.977 splits the gap.
 NEAR_DUPLICATE_SIMILARITY: Final[dict[str, float]] = {
     "msd-vgg/pool5": 0.98,
     "fusion:aisfx+msd-vgg/pool5": 0.977,

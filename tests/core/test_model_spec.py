@@ -65,7 +65,7 @@ def test_the_spec_describes_the_model_it_loads(vgg_model: AudioModel) -> None:
 def test_aisfx_and_the_fusion_are_specs_of_their_own() -> None:
     aisfx = parse_model_spec("aisfx")
     assert (aisfx.model_id, aisfx.sample_rate, aisfx.vector_size) == ("aisfx@fe1", 44_100, 512)
-    assert aisfx.max_patches == 16 and not aisfx.standardised
+    assert aisfx.max_patches == 12 and not aisfx.standardised
     fused = parse_model_spec(" fusion:aisfx+msd-vgg ")
     assert fused.name == "fusion:aisfx+msd-vgg/pool5"
     assert fused.model_id == "fusion:aisfx+msd-vgg/pool5@fe1"
