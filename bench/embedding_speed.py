@@ -5,7 +5,8 @@
 Generates a 4-minute 44.1 kHz stereo 192 kbps mp3, then prints the median seconds of decoding,
 features, the model call and the whole embedding with a warm model (this process plays the part
 of one embedding worker, using every core), ranking over 1,500 and 1,000,000 random catalog
-vectors, and the peak resident memory.
+vectors, and the peak resident memory. For a fusion: one decode, then per part its resampling,
+features (of the chosen patches) and network.
 """
 
 import argparse
@@ -22,12 +23,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np
+import numpy.typing as npt
 
-from core.audio import load_track
-from core.constants import MAX_PATCHES_PER_TRACK
-from core.embedding import embed_audio, embed_file, warm_up
-from core.models import DEFAULT_MODEL, parse_model_spec
-from core.patching import evenly_spaced
+from core.audio import check_analysable, decode
+from core.embedding import embed_audio, embed_file, load_for, model_input, warm_up
+from core.models import DEFAULT_MODEL, AudioModel, parse_model_spec
+from core.models.fusion import FusionModel, resample
 from core.ranking import rank
 
 TRACK_SECONDS = 240
@@ -72,6 +73,27 @@ def ranking_seconds(size: int, dim: int, runs: int) -> float:
     return median_seconds(lambda: rank(query, matrix, ids, k=100), runs)
 
 
+def part_figures(
+    part: AudioModel, decoded: npt.NDArray[np.float32], rate: int, runs: int
+) -> dict[str, float]:
+    """One model's stages after the decode: resampling, level and features, network."""
+    name = part.model_id or type(part).__name__
+    figures: dict[str, float] = {}
+    if part.sample_rate != rate:
+        figures[f"{name}: resample to {part.sample_rate / 1000:g} kHz (soxr)"] = median_seconds(
+            lambda: resample(decoded, rate, part.sample_rate), runs
+        )
+    audio = resample(decoded, rate, part.sample_rate)
+    chosen = part.chosen_patches(model_input(audio, part), part.max_patches)
+    figures[f"{name}: level + features ({chosen.shape[0]} patches)"] = median_seconds(
+        lambda: part.chosen_patches(model_input(audio, part), part.max_patches), runs
+    )
+    figures[f"{name}: network ({chosen.shape[0]} patches)"] = median_seconds(
+        lambda: part.predict(chosen), runs
+    )
+    return figures
+
+
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -90,24 +112,31 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as folder:
         track = make_track(Path(folder) / "four-minutes.mp3")
-        audio = load_track(track, model.sample_rate)
-        all_patches = model.patches(audio)
-        chosen = all_patches[evenly_spaced(all_patches.shape[0], MAX_PATCHES_PER_TRACK)]
         runs = arguments.runs
+        rate = model.sample_rate
+
+        def decode_checked() -> object:
+            audio = decode(track, rate)
+            check_analysable(audio, rate)
+            return audio
+
         figures = {
-            "decode (ffmpeg → mono, resampled, normalised)": median_seconds(
-                lambda: load_track(track, model.sample_rate), runs
-            ),
-            "features (log-mel, all patches)": median_seconds(lambda: model.patches(audio), runs),
-            f"model ({chosen.shape[0]} of {all_patches.shape[0]} patches)": median_seconds(
-                lambda: model.predict(chosen), runs
-            ),
-            "total per track (embed_file)": median_seconds(lambda: embed_file(track, model), runs),
+            f"decode (ffmpeg → mono {rate / 1000:g} kHz, checked)": median_seconds(
+                decode_checked, runs
+            )
         }
-        worker_rss = peak_rss_mb()  # before the uncapped run below, whose activations are larger
-        figures[f"total with every patch ({all_patches.shape[0]}, no cap)"] = median_seconds(
-            lambda: embed_audio(load_track(track, model.sample_rate), model, 10_000), runs
+        decoded = decode(track, rate)
+        parts: list[AudioModel] = list(model.parts) if isinstance(model, FusionModel) else [model]
+        for part in parts:
+            figures.update(part_figures(part, decoded, rate, runs))
+        figures["total per track (embed_file)"] = median_seconds(
+            lambda: embed_file(track, model), runs
         )
+        worker_rss = peak_rss_mb()  # before the uncapped run below, whose activations are larger
+        if not isinstance(model, FusionModel):
+            figures["total with every patch (no cap)"] = median_seconds(
+                lambda: embed_audio(load_for(track, model), model, 10_000), runs
+            )
     for name, seconds in figures.items():
         print(f"  {name:<48} {seconds:7.3f} s")
     print(f"  {'peak RSS of this worker (capped patches)':<48} {worker_rss:7.0f} MB")

@@ -30,6 +30,7 @@ from bot import access, handlers
 from bot.config import BotSettings, ConfigError
 from bot.context import BotApplication, BotContext, BotData, Resources
 from bot.recommender import Recommender, adopt_previous_vectors
+from bot.reindex import serving_model
 from core.embedding_service import EmbeddingService
 from storage import Database
 
@@ -51,12 +52,14 @@ async def open_resources(application: BotApplication) -> None:
     try:
         await database.users.ensure_admins(settings.admin_ids)
         adopted = await adopt_previous_vectors(database, settings.model)
-        embedder = EmbeddingService(settings.model, settings.workers)
+        model, serving = await serving_model(database, settings.model)
+        log.info("%s", serving)
+        embedder = EmbeddingService(model, settings.workers)
         await embedder.start()
     except BaseException:
         await database.close()
         raise
-    recommender = Recommender(database, embedder, settings.model)
+    recommender = Recommender(database, embedder, model)
     downloads = fresh_downloads(settings.database_path)
     application.bot_data.resources = Resources(settings, database, recommender, downloads)
     for language, commands in COMMANDS.items():

@@ -106,6 +106,34 @@ async def import_command(arguments: argparse.Namespace, settings: Settings) -> i
     return EXIT_FAILURES if summary.failures else 0
 
 
+async def reindex_command(arguments: argparse.Namespace, settings: Settings) -> int:
+    """Embed every catalog track that lacks the configured model's vector (resumable)."""
+    from bot.recommender import adopt_previous_vectors
+    from bot.reindex import Reindexer
+    from core.embedding_service import EmbeddingService
+
+    async with Database(settings.database_path) as database:
+        await adopt_previous_vectors(database, settings.model)
+        reindexer = Reindexer(database, settings.model.model_id)
+        tracks = await reindexer.missing()
+        if tracks:  # the workers start only when there is something to embed
+            async with EmbeddingService(settings.model, arguments.workers or settings.workers) as s:
+                print(
+                    f"reindexing {len(tracks)} track(s) of {settings.database_path} with "
+                    f"{s.model_id}, {s.workers} worker(s)",
+                    file=sys.stderr,
+                )
+                try:
+                    await reindexer.run(tracks, s)
+                except asyncio.CancelledError:
+                    print("\n".join(reindexer.summary.lines()))
+                    print("interrupted: the tracks counted above are saved; rerun to continue")
+                    raise
+    summary = reindexer.summary
+    print("\n".join(summary.lines()))
+    return EXIT_FAILURES if summary.failures else 0
+
+
 def track_json(track: Track) -> dict[str, object]:
     return {
         "track_id": track.id,
@@ -282,6 +310,12 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"embedding processes, 1 to {WORKERS_MAX} (default: cores)",
     )
     index.set_defaults(handler=import_command)
+
+    reindex = commands.add_parser(
+        "reindex", help="embed every catalog track with the configured model (resumable)"
+    )
+    reindex.add_argument("--workers", type=int, help="embedding processes (default: cores)")
+    reindex.set_defaults(handler=reindex_command)
 
     similar = commands.add_parser("recommend", help="print the catalog tracks most like FILE")
     similar.add_argument("file", type=Path, metavar="FILE")

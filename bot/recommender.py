@@ -14,7 +14,8 @@ from core.embedding import TrackEmbedding
 from core.embedding_service import EmbeddingService
 from core.models import ModelSpec
 from core.ranking import near_duplicate, rank
-from storage import CatalogCache, Database, SentMedia, Track
+from core.standardise import RankingSpace, load_prior
+from storage import Catalog, CatalogCache, Database, SentMedia, Track
 
 RESULTS_KEPT = 100  # ranked tracks stored per query: what /top can page through
 
@@ -85,6 +86,20 @@ class Recommender:
         self.embedder = embedder
         self.model = model
         self.catalog = CatalogCache(database.embeddings, model.model_id)
+        # a standardised model ranks in its catalog's space, recomputed when the catalog changes
+        self._prior = load_prior(model.model_id) if model.standardised else None
+        self._space: tuple[int, RankingSpace] | None = None
+
+    def ranking_space(self, catalog: Catalog) -> RankingSpace | None:
+        """The catalog's standardised space (None for a model ranked by plain cosine)."""
+        if not self.model.standardised:
+            return None
+        if self._space is None or self._space[0] != catalog.revision:
+            space = RankingSpace.of(
+                catalog.matrix, self.model.part_sizes, self._prior, self.model.standardised_parts
+            )
+            self._space = (catalog.revision, space)
+        return self._space[1]
 
     async def answer(
         self, path: Path, *, user_id: int | None = None, sent: SentMedia | None = None
@@ -99,8 +114,19 @@ class Recommender:
         catalog = await self.catalog.get()
         if len(catalog) == 0:
             raise EmptyCatalogError(f"the catalog has no tracks indexed with {self.model.model_id}")
-        ranking = rank(embedding.vector, catalog.matrix, catalog.track_ids, RESULTS_KEPT + 1)
-        duplicate_id = near_duplicate(ranking, self.model.near_duplicate_similarity)
+        space = self.ranking_space(catalog)
+        matrix, query = catalog.matrix, embedding.vector
+        if space is not None:
+            matrix, query = space.matrix, space.query(embedding.vector)
+        ranking = rank(query, matrix, catalog.track_ids, RESULTS_KEPT + 1)
+        # a copy is recognised by the stored vectors' plain cosine: standardising spreads the
+        # scores of re-encodes too widely to set a threshold on (README "Already in the catalog")
+        best_raw = (
+            ranking
+            if space is None
+            else rank(embedding.vector, catalog.matrix, catalog.track_ids, 1)
+        )
+        duplicate_id = near_duplicate(best_raw, self.model.near_duplicate_similarity)
         keep = ranking.ids != duplicate_id if duplicate_id is not None else slice(RESULTS_KEPT)
         in_catalog = None
         if duplicate_id is not None:

@@ -22,6 +22,17 @@ SEED_MEL_BANDS: Final = 128
 SEED_MEL_FMAX: Final = 8_000.0
 SEED_TILE_FRAMES: Final = 128  # 128×128 grey images ≈ 1.5 s each
 
+# --- aisfx (A.B. Ma and A. Lerch's CNN9 trained on sound-effects libraries): its front end -----
+AISFX_SAMPLE_RATE: Final = 44_100
+AISFX_FFT_SIZE: Final = 2048
+AISFX_HOP: Final = 1024
+AISFX_MEL_BANDS: Final = 96  # HTK mel scale, each filter normalised to unit area, 0–22050 Hz
+AISFX_MEL_FMAX: Final = 22_050.0
+AISFX_LOG_GAIN: Final = 10_000.0  # features are log10(AISFX_LOG_GAIN · mel + 1) / AISFX_LOG_SCALE
+AISFX_LOG_SCALE: Final = 9.457798957824707  # the package's "original" min-max normalisation
+AISFX_BLOCK_FRAMES: Final = 100  # 100 frames ≈ 2.32 s per block
+AISFX_MAX_BLOCKS_PER_TRACK: Final = 12  # evenly spaced, like the musicnn patches (README "Quality")
+
 # --- decoding guard rails ----------------------------------------------------------------------
 MIN_TRACK_SECONDS: Final = 3.0  # shorter clips cannot fill one patch
 MAX_ANALYSIS_SECONDS: Final = 600.0  # decoding stops here, whatever length the file claims
@@ -60,3 +71,7 @@ MAX_PATCHES_PER_TRACK: Final = 24
 MUSICNN_FRONT_END: Final = 1
 SEED_FRONT_END: Final = 1
 MFCC_FRONT_END: Final = 1
+AISFX_FRONT_END: Final = 1
+# A fusion decodes once at its highest rate and resamples in-process for the other parts, so
+# its parts' vectors differ slightly from theirs alone: its own version, bumped with any part's.
+FUSION_FRONT_END: Final = 1

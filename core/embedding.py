@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from core.audio import load_track
+from core.audio import check_analysable, decode, normalise_loudness
 from core.constants import MAX_PATCHES_PER_TRACK
 from core.errors import TooShortError
-from core.models.base import AudioModel
+from core.models.base import AudioModel, TrackModel
 from core.patching import evenly_spaced
 
 
@@ -62,20 +62,34 @@ def track_vector(patch_embeddings: npt.NDArray[np.float32]) -> npt.NDArray[np.fl
 def embed_audio(
     audio: npt.NDArray[np.float32],
     model: AudioModel,
-    max_patches: int = MAX_PATCHES_PER_TRACK,
+    max_patches: int | None = None,
 ) -> TrackEmbedding:
-    """Embed mono float32 audio at `model.sample_rate` (already loudness-normalised)."""
-    patches = model.patches(audio)
-    if patches.shape[0] == 0:
+    """Embed mono float32 audio at `model.sample_rate`, prepared by `model_input`.
+
+    max_patches: the patch cap, the model's own (`model.max_patches`) by default; a
+    `TrackModel` (a fusion) always uses its parts' own caps.
+    """
+    seconds = audio.shape[0] / model.sample_rate
+    if isinstance(model, TrackModel):
+        track = model.embed_track(audio)
+        return TrackEmbedding(
+            model_id=model.model_id,
+            vector=track.vector,
+            tag_names=model.tag_names,
+            tag_probabilities=track.tags,
+            seconds_analysed=seconds,
+            patch_count=track.patch_count,
+        )
+    chosen = model.chosen_patches(audio, model.max_patches if max_patches is None else max_patches)
+    if chosen.shape[0] == 0:
         raise TooShortError("the track is too short for one analysis window")
-    chosen = select_patches(patches, max_patches)
     outputs = model.predict(chosen)
     return TrackEmbedding(
         model_id=model.model_id,
         vector=track_vector(outputs.embeddings),
         tag_names=model.tag_names,
         tag_probabilities=outputs.tags.mean(axis=0).astype(np.float32),
-        seconds_analysed=audio.shape[0] / model.sample_rate,
+        seconds_analysed=seconds,
         patch_count=int(chosen.shape[0]),
     )
 
@@ -84,9 +98,21 @@ def warm_up(model: AudioModel) -> None:
     """Run one small embedding so that the first real track does not pay for graph tracing
     and library caches (about a second)."""
     noise = np.random.default_rng(0).standard_normal(5 * model.sample_rate).astype(np.float32)
-    embed_audio(0.1 * noise, model)
+    embed_audio(model_input(0.1 * noise, model), model)
+
+
+def model_input(audio: npt.NDArray[np.float32], model: AudioModel) -> npt.NDArray[np.float32]:
+    """Decoded audio as `model` takes it: loudness-normalised unless it normalises by itself."""
+    return normalise_loudness(audio) if model.loudness_normalised else audio
+
+
+def load_for(path: Path, model: AudioModel) -> npt.NDArray[np.float32]:
+    """Decode and check a file at the model's rate, prepared as the model takes it."""
+    audio = decode(path, model.sample_rate)
+    check_analysable(audio, model.sample_rate)
+    return model_input(audio, model)
 
 
 def embed_file(path: Path, model: AudioModel) -> TrackEmbedding:
     """Decode and embed one file; raises core.errors.AudioError subclasses on bad input."""
-    return embed_audio(load_track(path, model.sample_rate), model)
+    return embed_audio(load_for(path, model), model)

@@ -9,9 +9,9 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from core.constants import MAX_PATCHES_PER_TRACK
 from core.models.spec import ModelSpec
 from evaluation.excerpts import EXCERPT_BITRATE, EXCERPT_SECONDS, REENCODE_BITRATE
+from evaluation.specs import eval_patches
 
 CACHE_VERSION = 1
 
@@ -34,7 +34,7 @@ class SpecCache:
             "version": CACHE_VERSION,
             "spec": spec.name,
             "model_id": spec.model_id,
-            "max_patches": MAX_PATCHES_PER_TRACK,
+            "max_patches": eval_patches(spec),
             "excerpt": [EXCERPT_SECONDS, EXCERPT_BITRATE],
             "reencode": REENCODE_BITRATE,
         }

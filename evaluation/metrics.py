@@ -9,7 +9,7 @@ product of L2-normalised rows throughout, as in core.ranking.
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import numpy.typing as npt
@@ -264,3 +264,5 @@ class Report:
     groups: int
     chance_p_at_10: float
     left_out: list[tuple[str, str]]
+    # (variant, baseline, figure, difference, 95 % low, high): paired bootstrap over groups
+    comparisons: list[tuple[str, str, str, float, float, float]] = field(default_factory=list)

@@ -1,9 +1,11 @@
 """One sample rate's pass over the tracks: decode, cut, run the networks, cache the results.
 
-Each model embeds exactly as the bot does: core.audio.load_track, model.patches,
-core.embedding.select_patches, model.predict. A track is decoded once per rate and that audio
-serves every model of the rate, while a second thread decodes the next track and cuts its
-patches (ffmpeg and numpy) as TensorFlow runs the current one: two cores busy.
+Each model embeds exactly as the bot does: core.audio.decode and check_analysable,
+core.embedding.model_input (the model's level normalisation), model.chosen_patches, model.predict
+(at evaluation.specs.eval_patches; smaller budgets are scored from subsets of the cache). A track is
+decoded once per rate and that audio serves every model of the rate, while a second thread
+decodes the next track and cuts its patches (ffmpeg and numpy) as TensorFlow runs the current
+one: two cores busy.
 """
 
 import asyncio
@@ -18,8 +20,8 @@ import numpy as np
 import numpy.typing as npt
 from tqdm import tqdm
 
-from core.audio import load_track
-from core.embedding import select_patches
+from core.audio import check_analysable, decode
+from core.embedding import model_input
 from core.errors import AudioError, TooShortError
 from evaluation.cache import Part, SpecCache
 from evaluation.corpus import Track
@@ -110,7 +112,8 @@ class Pass:
                 if part not in needed and not (part == "full" and duration is None):
                     continue
                 started = time.perf_counter()
-                audio = load_track(self.source(index, part, duration or 0.0), self.sample_rate)
+                audio = decode(self.source(index, part, duration or 0.0), self.sample_rate)
+                check_analysable(audio, self.sample_rate)
                 if part == "full":
                     prepared.decode_seconds = time.perf_counter() - started
                     duration = prepared.duration = audio.shape[0] / self.sample_rate
@@ -118,10 +121,10 @@ class Pass:
                     if part not in wanted[r]:
                         continue
                     started = time.perf_counter()
-                    patches = runner.model.patches(audio)
-                    if patches.shape[0] == 0:
+                    model_audio = model_input(audio, runner.model)
+                    chosen = runner.model.chosen_patches(model_audio, runner.patches)
+                    if chosen.shape[0] == 0:
                         raise TooShortError(f"{part}: too short for one analysis window")
-                    chosen = select_patches(patches)
                     prepared.patches.setdefault(part, {})[r] = np.ascontiguousarray(chosen)
                     if part == "full":
                         prepared.patch_seconds[r] = time.perf_counter() - started

@@ -15,7 +15,8 @@ from evaluation.corpus import Track
 from evaluation.excerpts import EXCERPT_BITRATE, EXCERPT_SECONDS, REENCODE_BITRATE, REENCODE_EVERY
 from evaluation.metrics import Report, Row, Standardiser, chance_precision, evaluate, l2_rows
 from evaluation.pooling import POOLINGS, Pooling, pool
-from evaluation.specs import FUSED
+from evaluation.specs import BASELINE, FUSED, embedded_specs
+from evaluation.variants import PartVectors, compare, variant_vectors
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,8 @@ def build_report(
     reencoded: set[int],
 ) -> Report:
     """Pool, standardise and score every variant over the tracks every model could analyse."""
+    requested = list(specs)
+    specs = embedded_specs(requested)  # a fusion is scored from its parts' caches
     names_of_specs = [spec.name for spec in specs]
     left_out: list[tuple[str, str]] = []
     kept: list[int] = []
@@ -152,7 +155,37 @@ def build_report(
                 fused = fuse([variants[(spec, pooling, z)] for spec in FUSED])
                 name = f"fusion pool5+penultimate {pooling}" + (" z" if z else "")
                 rows.append(score(name, fused, timing))
-    return Report(rows, len(kept), len(names), chance, left_out)
+    extra = variant_vectors(requested, caches, shas, reencodes)
+    for name, part_vectors in extra.items():
+        fusion_timing = math.nan
+        if name.startswith("fusion ") and name.endswith(" raw"):
+            members = next(s.parts for s in requested if s.parts and s.name[7:] in name)
+            decode = seconds(members[0].name)[:, 0].mean()
+            fusion_timing = float(decode + sum(seconds(m.name)[:, 1].mean() for m in members))
+        rows.append(
+            score(
+                name,
+                Vectors(part_vectors.catalog, part_vectors.excerpts, part_vectors.reencodes),
+                fusion_timing,
+            )
+        )
+    comparisons = []
+    if BASELINE in names_of_specs:
+        base = variants[(BASELINE, "mean", False)]
+        baseline = PartVectors(base.catalog, base.excerpts, base.reencodes)
+        contenders = {
+            f"{family} {pooling}" + (" z" if z else ""): PartVectors(v.catalog, v.excerpts, None)
+            for (family, pooling, z), v in variants.items()
+            if pooling == "mean" and family.split("/")[0] in ("aisfx", "msd-vgg")
+            and (family, z) != (BASELINE, False)
+        }  # fmt: skip
+        contenders.update(extra)
+        for name, part_vectors in contenders.items():
+            comparisons += [
+                (c.name, c.baseline, c.figure, c.difference, c.low, c.high)
+                for c in compare(name, part_vectors, f"{BASELINE} mean", baseline, groups)
+            ]
+    return Report(rows, len(kept), len(names), chance, left_out, comparisons)
 
 
 # --- text -------------------------------------------------------------------------------------
@@ -227,6 +260,15 @@ def format_report(report: Report, folder: Path, duplicates: bool) -> str:
         out += ["", f"near-duplicate figures (cosine; every {REENCODE_EVERY}th track "
                 f"re-encoded at {REENCODE_BITRATE}bps):", ""]  # fmt: skip
         out += _table(DUPLICATE_COLUMNS, lines)
+    if report.comparisons:
+        out += ["", "paired bootstrap over groups (2000 resamples of whole groups): difference "
+                "from the baseline, 95 % interval, * where it excludes 0:", ""]  # fmt: skip
+        lines = []
+        for name, baseline, figure, difference, low, high in report.comparisons:
+            star = "*" if low > 0 or high < 0 else ""
+            lines.append([name, baseline, figure, f"{difference:+.3f}",
+                          f"[{low:+.3f}, {high:+.3f}]{star}"])  # fmt: skip
+        out += _table(("variant", "baseline", "figure", "diff", "95 % CI"), lines)
     for path, reason in report.left_out:
         out.append(f"  left out: {path}: {reason}")
     return "\n".join(out)

@@ -16,7 +16,7 @@ from evaluation.metrics import Report
 from evaluation.passes import Pass, run_pass
 from evaluation.report import build_report
 from evaluation.runners import build_runners
-from evaluation.specs import cache_file_name
+from evaluation.specs import cache_file_name, embedded_specs
 
 
 async def evaluate_folder(
@@ -43,12 +43,13 @@ async def evaluate_folder(
             tracks.append(Track(path, group, await asyncio.to_thread(sha256_of, path)))
         except OSError as error:
             unreadable.append((str(path), f"cannot read: {error.strerror}"))
-    caches = {spec.name: SpecCache(cache_dir / cache_file_name(spec), spec) for spec in specs}
+    embedded = embedded_specs(specs)
+    caches = {spec.name: SpecCache(cache_dir / cache_file_name(spec), spec) for spec in embedded}
     reencoded = set(range(0, len(tracks), REENCODE_EVERY)) if duplicates else set()
     files: dict[tuple[int, Part], Path] = {}
     with tempfile.TemporaryDirectory(prefix="soundalike-eval-") as workdir:
-        for rate in sorted({spec.sample_rate for spec in specs}):
-            rate_specs = [spec for spec in specs if spec.sample_rate == rate]
+        for rate in sorted({spec.sample_rate for spec in embedded}):
+            rate_specs = [spec for spec in embedded if spec.sample_rate == rate]
             probe = Pass(rate, [], tracks, caches, reencoded, Path(workdir), files)
             names = [spec.name for spec in rate_specs]
             if not any(probe.missing(i, name) for i in range(len(tracks)) for name in names):

@@ -11,6 +11,7 @@ from core.constants import MUSICNN_MEL_BANDS, MUSICNN_PATCH_FRAMES
 from core.embedding import warm_up
 from core.models.base import AudioModel, PatchOutputs
 from core.models.spec import ModelSpec, parse_model_spec
+from evaluation.specs import eval_patches
 
 MUSICNN_FAMILIES = ("msd-vgg", "msd-musicnn")
 
@@ -21,6 +22,7 @@ class Runner:
     def __init__(self, spec: ModelSpec, model: AudioModel | None = None) -> None:
         self.specs: tuple[str, ...] = (spec.name,)
         self.model: AudioModel = model if model is not None else spec.load()
+        self.patches = eval_patches(spec)  # per track, cached (evaluation.specs)
 
     def outputs(self, patches: npt.NDArray[np.float32]) -> dict[str, PatchOutputs]:
         """Each spec's per-patch outputs for a batch of patches (one network call)."""
@@ -46,9 +48,11 @@ class MusicnnLayers(Runner):
 
         ordered = sorted(layers, key=lambda layer: layer != "mean_max_pool")
         self.specs = tuple(f"{family}/{layer}" for layer in ordered)
-        model = parse_model_spec(self.specs[0]).load()
+        spec = parse_model_spec(self.specs[0])
+        model = spec.load()
         assert isinstance(model, MusicnnModel)
         self.model = model
+        self.patches = eval_patches(spec)
         network = model.network
 
         def forward(patches: Any) -> tuple[Any, ...]:

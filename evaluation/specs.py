@@ -7,6 +7,7 @@ seed file becomes the command's usage error.
 """
 
 import re
+from collections.abc import Sequence
 
 from core.errors import ModelFileError
 from core.models.spec import ModelSpec, UnknownModelError, parse_model_spec
@@ -20,6 +21,19 @@ DEFAULT_SPECS = (
     "seed-random",
     "mfcc",
 )
+# Patches cached per track: the largest budget scored (smaller ones are evenly spaced subsets
+# of these, evaluation/variants.py); the spec's own budget where it is not listed.
+EVAL_PATCHES: dict[str, int] = {"aisfx": 16}
+
+
+def eval_patches(spec: ModelSpec) -> int:
+    """How many evenly spaced patches of a track the evaluation embeds and caches for `spec`."""
+    return max(EVAL_PATCHES.get(spec.family, 0), spec.max_patches)
+
+
+# The default model the others are compared with in the paired bootstrap.
+BASELINE = "msd-vgg/pool5"
+
 # Fused when both are evaluated: their unit vectors (raw, or each standardised) side by side.
 FUSED = ("msd-vgg/pool5", "msd-musicnn/penultimate")
 
@@ -44,3 +58,17 @@ def parse_specs(text: str) -> list[ModelSpec]:
 def cache_file_name(spec: ModelSpec) -> str:
     """The file a spec's results are cached in: its model id, made safe for a file name."""
     return re.sub(r"[^A-Za-z0-9@._-]+", "_", spec.model_id) + ".npz"
+
+
+def embedded_specs(specs: Sequence[ModelSpec]) -> list[ModelSpec]:
+    """The specs whose networks run: every spec, a fusion replaced by its parts, deduplicated.
+
+    A fusion is scored from its parts' cached patch vectors (evaluation/fusion.py): its own
+    front end differs from its parts' only by soxr's resampler instead of ffmpeg's, which moves
+    the MSD part's vectors by less than 1e-3 cosine (README "Models").
+    """
+    unique: dict[str, ModelSpec] = {}
+    for spec in specs:
+        for part in spec.parts or (spec,):
+            unique.setdefault(part.name, part)
+    return list(unique.values())

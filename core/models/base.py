@@ -6,6 +6,9 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from core.constants import MAX_PATCHES_PER_TRACK
+from core.patching import evenly_spaced
+
 
 @dataclass(frozen=True)
 class PatchOutputs:
@@ -32,6 +35,11 @@ class AudioModel(ABC):
     sample_rate: int
     embedding_dim: int
     tag_names: tuple[str, ...] = ()
+    # at most this many evenly spaced patches of a track are embedded (core.embedding)
+    max_patches: int = MAX_PATCHES_PER_TRACK
+    # whether the model's input is the decoded audio brought to core.audio's TARGET_RMS; a model
+    # with its own level normalisation (aisfx: peak) gets the decoded samples as they are
+    loudness_normalised: bool = True
 
     @abstractmethod
     def patches(self, audio: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
@@ -43,3 +51,43 @@ class AudioModel(ABC):
     @abstractmethod
     def predict(self, patches: npt.NDArray[np.float32]) -> PatchOutputs:
         """Run the network on a batch of patches (one call, however many patches)."""
+
+    def chosen_patches(self, audio: npt.NDArray[np.float32], cap: int) -> npt.NDArray[np.float32]:
+        """The at most `cap` evenly spaced patches of `audio` a track is embedded from.
+
+        Equal to `patches(audio)` at `core.patching.evenly_spaced` indices; a model may
+        override it to compute the features of those patches only.
+        """
+        patches = self.patches(audio)
+        return patches[evenly_spaced(patches.shape[0], cap)]
+
+
+@dataclass(frozen=True)
+class TrackOutputs:
+    """What a model that pools by itself makes of one track (see `TrackModel`).
+
+    vector: (embedding_dim,) float32, unit norm; tags: (len(tag_names),); patch_count: the
+    patches embedded, over all its parts.
+    """
+
+    vector: npt.NDArray[np.float32]
+    tags: npt.NDArray[np.float32]
+    patch_count: int
+
+
+class TrackModel(AudioModel):
+    """A model that turns a whole track into its vector itself: a fusion of several networks,
+    each with its own front end, patch choice and pooling, from one decode."""
+
+    @abstractmethod
+    def embed_track(self, audio: npt.NDArray[np.float32]) -> TrackOutputs:
+        """The track's vector from decoded mono audio at `sample_rate` (not level-normalised).
+
+        Raises core.errors.TooShortError when a part has no patch.
+        """
+
+    def patches(self, audio: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        raise TypeError(f"{type(self).__name__} embeds whole tracks (embed_track), not patches")
+
+    def predict(self, patches: npt.NDArray[np.float32]) -> PatchOutputs:
+        raise TypeError(f"{type(self).__name__} embeds whole tracks (embed_track), not patches")

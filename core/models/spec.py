@@ -17,6 +17,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Final, Literal
 
 from core.constants import (
+    AISFX_FRONT_END,
+    AISFX_MAX_BLOCKS_PER_TRACK,
+    AISFX_SAMPLE_RATE,
+    FUSION_FRONT_END,
+    MAX_PATCHES_PER_TRACK,
     MFCC_FRONT_END,
     MUSICNN_FRONT_END,
     MUSICNN_SAMPLE_RATE,
@@ -43,12 +48,24 @@ MUSICNN_LAYERS: Final[dict[str, dict[str, int]]] = {
 # (median 0.999) against their original, the closest two different tracks 0.970 and a 15-s
 # excerpt's best *other* match 0.967. (On msd-musicnn/penultimate two different tracks reach
 # 0.9845, so this value must not be reused there.) See README "Already in the catalog".
-NEAR_DUPLICATE_SIMILARITY: Final[dict[str, float]] = {"msd-vgg/pool5": 0.98}
+# fusion:aisfx+msd-vgg/pool5 (aisfx at its 12 blocks), on the stored vectors' plain cosine (not
+# the standardised one, where re-encodes scatter down to 0.84), same corpus: re-encodes
+# ≥ 0.9812, the closest two different tracks 0.9724, a 15-s excerpt's best other match 0.9648;
+# 0.977 splits the gap.
+NEAR_DUPLICATE_SIMILARITY: Final[dict[str, float]] = {
+    "msd-vgg/pool5": 0.98,
+    "fusion:aisfx+msd-vgg/pool5": 0.977,
+}
+
+AISFX_VECTOR_SIZE: Final = 512
+FUSION_PREFIX: Final = "fusion:"
+# models a fusion may join (each once): those with a pretrained network of their own
+FUSABLE_FAMILIES: Final = ("aisfx", "msd-vgg", "msd-musicnn")
 
 SEED_VECTOR_SIZE: Final = 32
 MFCC_VECTOR_SIZE: Final = 104  # mean and standard deviation of 52 frame features
 
-Family = Literal["msd-vgg", "msd-musicnn", "seed", "seed-random", "mfcc"]
+Family = Literal["msd-vgg", "msd-musicnn", "seed", "seed-random", "mfcc", "aisfx", "fusion"]
 
 
 class UnknownModelError(ValueError):
@@ -76,6 +93,29 @@ class ModelSpec:
     previous_ids: tuple[str, ...] = ()
     weights_path: Path | None = None  # seed models: the Keras 2 Model.h5
     random_seed: int = 0  # seed-random models
+    parts: tuple["ModelSpec", ...] = ()  # a fusion's models, in the order of its vector
+
+    @property
+    def max_patches(self) -> int:
+        """How many evenly spaced patches (aisfx: blocks) of a track the model embeds."""
+        return AISFX_MAX_BLOCKS_PER_TRACK if self.family == "aisfx" else MAX_PATCHES_PER_TRACK
+
+    @property
+    def standardised(self) -> bool:
+        """Whether rankings standardise the catalog per part first (core/standardise.py): a
+        fusion's parts each need their own statistics to weigh the same."""
+        return self.family == "fusion"
+
+    @property
+    def standardised_parts(self) -> tuple[bool, ...]:
+        """Per part, whether ranking standardises it: aisfx's yes (+.01 P@10, +.02 mAP on the
+        development corpus), MSD_vgg's no (it costs excerpt recall; README "Quality")."""
+        return tuple(p.family == "aisfx" for p in self.parts) or (self.standardised,)
+
+    @property
+    def part_sizes(self) -> tuple[int, ...]:
+        """The widths of the vector's parts: each fused model's, or the whole vector's."""
+        return tuple(p.vector_size for p in self.parts) or (self.vector_size,)
 
     @property
     def model_id(self) -> str:
@@ -90,7 +130,15 @@ class ModelSpec:
     def load(self) -> "AudioModel":
         """Build the model and load its weights (seconds: TensorFlow starts, weights load)."""
         model: AudioModel
-        if self.family == "mfcc":
+        if self.family == "fusion":
+            from core.models.fusion import FusionModel
+
+            model = FusionModel([part.load() for part in self.parts])
+        elif self.family == "aisfx":
+            from core.models.aisfx import AisfxModel
+
+            model = AisfxModel()
+        elif self.family == "mfcc":
             from core.models.mfcc import MfccModel
 
             model = MfccModel()
@@ -117,6 +165,18 @@ def parse_model_spec(text: str) -> ModelSpec:
     A seed spec reads its weight file once, to give its vectors an id of the file's content.
     """
     spec = text.strip()
+    if spec.startswith(FUSION_PREFIX):
+        return _fusion_spec(spec.removeprefix(FUSION_PREFIX))
+    if spec == "aisfx":
+        return ModelSpec(
+            name="aisfx",
+            family="aisfx",
+            vector_space="aisfx",
+            sample_rate=AISFX_SAMPLE_RATE,
+            vector_size=AISFX_VECTOR_SIZE,
+            front_end=AISFX_FRONT_END,
+            near_duplicate_similarity=NEAR_DUPLICATE_SIMILARITY.get("aisfx"),
+        )
     if spec == "mfcc":
         return ModelSpec(
             name="mfcc",
@@ -177,5 +237,32 @@ def parse_model_spec(text: str) -> ModelSpec:
             near_duplicate_similarity=NEAR_DUPLICATE_SIMILARITY.get(name),
             previous_ids=(name,),
         )
-    known = ", ".join([*MUSICNN_LAYERS, "seed:PATH", "seed-random[:SEED]", "mfcc"])
+    known = ", ".join(
+        [*MUSICNN_LAYERS, "aisfx", "fusion:A+B", "seed:PATH", "seed-random[:SEED]", "mfcc"]
+    )
     raise UnknownModelError(f"unknown model {spec!r}; known: {known}")
+
+
+def _fusion_spec(text: str) -> ModelSpec:
+    """`fusion:aisfx+msd-vgg`: two or more fusable models, their vectors side by side."""
+    parts = tuple(parse_model_spec(part) for part in text.split("+") if part.strip())
+    if len(parts) < 2:
+        raise UnknownModelError("a fusion joins two or more models: fusion:aisfx+msd-vgg")
+    for part in parts:
+        if part.family not in FUSABLE_FAMILIES:
+            raise UnknownModelError(
+                f"{part.name} cannot be fused; fusable: {', '.join(FUSABLE_FAMILIES)}"
+            )
+    if len({part.name for part in parts}) < len(parts):
+        raise UnknownModelError("a fusion names each model once")
+    name = FUSION_PREFIX + "+".join(part.name for part in parts)
+    return ModelSpec(
+        name=name,
+        family="fusion",
+        vector_space=name,
+        sample_rate=max(part.sample_rate for part in parts),
+        vector_size=sum(part.vector_size for part in parts),
+        front_end=FUSION_FRONT_END,
+        near_duplicate_similarity=NEAR_DUPLICATE_SIMILARITY.get(name),
+        parts=parts,
+    )

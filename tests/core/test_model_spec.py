@@ -60,3 +60,18 @@ def test_the_spec_describes_the_model_it_loads(vgg_model: AudioModel) -> None:
     assert (vgg_model.embedding_dim, vgg_model.sample_rate) == (spec.vector_size, spec.sample_rate)
     mfcc = parse_model_spec("mfcc").load()
     assert (mfcc.model_id, mfcc.embedding_dim) == ("mfcc-stats@fe1", 104)
+
+
+def test_aisfx_and_the_fusion_are_specs_of_their_own() -> None:
+    aisfx = parse_model_spec("aisfx")
+    assert (aisfx.model_id, aisfx.sample_rate, aisfx.vector_size) == ("aisfx@fe1", 44_100, 512)
+    assert aisfx.max_patches == 12 and not aisfx.standardised
+    fused = parse_model_spec(" fusion:aisfx+msd-vgg ")
+    assert fused.name == "fusion:aisfx+msd-vgg/pool5"
+    assert fused.model_id == "fusion:aisfx+msd-vgg/pool5@fe1"
+    assert fused.part_sizes == (512, 256) and fused.vector_size == 768
+    assert fused.sample_rate == 44_100 and fused.standardised
+    assert parse_model_spec("msd-vgg").part_sizes == (256,)
+    for bad in ("fusion:aisfx", "fusion:aisfx+mfcc", "fusion:aisfx+aisfx", "fusion:nope+aisfx"):
+        with pytest.raises(UnknownModelError):
+            parse_model_spec(bad)

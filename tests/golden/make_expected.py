@@ -18,14 +18,21 @@ from core.models import parse_model_spec
 HERE = Path(__file__).resolve().parent
 RECORDING = HERE / "warm_ink_excerpt.mp3"
 EXPECTED = HERE / "expected.json"
-# One spec per front-end version in core/constants.py (musicnn, mfcc, seed).
-GOLDEN_SPECS = ("msd-vgg/pool5", "msd-musicnn/penultimate", "mfcc", "seed-random")
+# One spec per front-end version in core/constants.py (musicnn, mfcc, seed, aisfx, fusion).
+GOLDEN_SPECS = (
+    "msd-vgg/pool5",
+    "msd-musicnn/penultimate",
+    "mfcc",
+    "seed-random",
+    "aisfx",
+    "fusion:aisfx+msd-vgg",
+)
 
 
-def golden_vectors() -> dict[str, dict[str, object]]:
+def golden_vectors(specs: tuple[str, ...] = GOLDEN_SPECS) -> dict[str, dict[str, object]]:
     """Each golden spec's model id, vector and tag probabilities for the recording."""
     result: dict[str, dict[str, object]] = {}
-    for text in GOLDEN_SPECS:
+    for text in specs:
         embedding = embed_file(RECORDING, parse_model_spec(text).load())
         result[text] = {
             "model_id": embedding.model_id,
@@ -36,5 +43,9 @@ def golden_vectors() -> dict[str, dict[str, object]]:
 
 
 if __name__ == "__main__":
-    EXPECTED.write_text(json.dumps(golden_vectors(), indent=1) + "\n")
+    # `make_expected.py SPEC…` (re)writes only those specs' entries, keeping the others
+    only = tuple(sys.argv[1:]) or GOLDEN_SPECS
+    stored = json.loads(EXPECTED.read_text()) if EXPECTED.is_file() else {}
+    stored.update(golden_vectors(only))
+    EXPECTED.write_text(json.dumps(stored, indent=1) + "\n")
     print(f"wrote {EXPECTED}")

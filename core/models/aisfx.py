@@ -1,0 +1,353 @@
+"""A Keras 3 port of aisfx: the CNN9 embedding network of A.B. Ma and A. Lerch (ISMIR 2022).
+
+The `aisfx` package (CC BY 4.0 per its LICENSE file, installed with
+`pip install --no-deps aisfx==0.1.2`) ships a PyTorch checkpoint, `aisfx/models/checkpoint.pth`,
+of a network trained on sound-effects libraries (the "X-Sequential-CE" model). PyTorch is not
+needed: the checkpoint is a zip of a pickle plus raw tensor storages, which a restricted
+unpickler turns into numpy arrays bit for bit (`read_checkpoint`).
+
+The network (the DCASE 2018 cross-task baseline's CNN9): four blocks of [3×3 'same' conv without
+bias → batch norm (eps 1e-5) → ReLU] × 2, 2×2 max-pool after blocks 1–3, then the mean over the
+mel axis and the max over time: 512-d per 100-frame block. Its front end: 44.1 kHz mono, peak
+normalised, HTK mel power spectrogram (n_fft 2048, hop 1024, 96 bands, unit-area filters,
+0–22050 Hz), log10(10⁴·x + 1) / 9.4578, in blocks of 100 frames (≈ 2.32 s). The package's own
+librosa path returns (bands, frames) and then blocks along the band axis; we block along time.
+tests/core/test_aisfx_port.py proves the port equal to the original's outputs.
+"""
+
+import functools
+import hashlib
+import importlib.util
+import io
+import pickle
+import zipfile
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+import librosa
+import numpy as np
+import numpy.typing as npt
+import scipy.fft
+import scipy.signal
+
+from core.constants import (
+    AISFX_BLOCK_FRAMES,
+    AISFX_FFT_SIZE,
+    AISFX_HOP,
+    AISFX_LOG_GAIN,
+    AISFX_LOG_SCALE,
+    AISFX_MAX_BLOCKS_PER_TRACK,
+    AISFX_MEL_BANDS,
+    AISFX_MEL_FMAX,
+    AISFX_SAMPLE_RATE,
+)
+from core.errors import ModelFileError
+from core.models.base import AudioModel, PatchOutputs
+from core.models.runtime import tensorflow
+from core.patching import evenly_spaced, frame_patches
+
+CHECKPOINT = "models/checkpoint.pth"
+CHECKPOINT_SHA256 = "499ea75909c932a2f94c35fa722fa4fabc5bcb7e84917209cc5f7402627b7eb5"
+EMBEDDING_DIM = 512
+CHANNELS = (64, 128, 256, 512)
+BATCH_NORM_EPSILON = 1e-5  # PyTorch's BatchNorm2d default
+
+# torch storage classes in the pickle → the numpy dtype of their raw little-endian bytes
+_STORAGE_DTYPES: dict[str, np.dtype[Any]] = {
+    "FloatStorage": np.dtype("<f4"),
+    "DoubleStorage": np.dtype("<f8"),
+    "HalfStorage": np.dtype("<f2"),
+    "LongStorage": np.dtype("<i8"),
+    "IntStorage": np.dtype("<i4"),
+    "ShortStorage": np.dtype("<i2"),
+    "CharStorage": np.dtype("i1"),
+    "ByteStorage": np.dtype("u1"),
+    "BoolStorage": np.dtype("?"),
+}
+
+
+class _StorageType:
+    def __init__(self, dtype: np.dtype[Any]) -> None:
+        self.dtype = dtype
+
+
+def _rebuild_tensor_v2(
+    storage: npt.NDArray[Any],
+    offset: int,
+    size: tuple[int, ...],
+    stride: tuple[int, ...],
+    *_: object,
+) -> npt.NDArray[Any]:
+    """torch._utils._rebuild_tensor_v2 with a numpy storage: a copied strided view."""
+    if not size:
+        return np.array(storage[offset])
+    end = offset + 1 + sum((n - 1) * s for n, s in zip(size, stride, strict=True))
+    if offset < 0 or end > storage.shape[0]:
+        raise ModelFileError("a tensor reaches outside its storage")
+    view = np.lib.stride_tricks.as_strided(
+        storage[offset:],
+        shape=size,
+        strides=tuple(s * storage.itemsize for s in stride),
+        writeable=False,
+    )
+    return np.array(view)
+
+
+def _numpy_scalar(dtype: np.dtype[Any], data: bytes | None = None) -> Any:
+    """numpy's scalar reconstructor, for plain (non-object) dtypes only."""
+    if not isinstance(dtype, np.dtype) or dtype.hasobject or not isinstance(data, bytes):
+        raise pickle.UnpicklingError("a numpy scalar of an unsupported kind")
+    return np.frombuffer(data, dtype=dtype, count=1)[0]
+
+
+def _latin1_bytes(text: str, encoding: str = "utf-8") -> bytes:
+    if not isinstance(text, str) or encoding not in ("latin1", "latin-1"):
+        raise pickle.UnpicklingError("an unexpected text encoding in the checkpoint")
+    return text.encode("latin1")
+
+
+class _CheckpointUnpickler(pickle.Unpickler):
+    """Unpickles a torch.save zip's data.pkl allowing only tensors and plain containers."""
+
+    def __init__(self, data: bytes, archive: zipfile.ZipFile, prefix: str) -> None:
+        super().__init__(io.BytesIO(data))
+        self._archive = archive
+        self._prefix = prefix
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) == ("collections", "OrderedDict"):
+            return OrderedDict
+        if (module, name) == ("torch._utils", "_rebuild_tensor_v2"):
+            return _rebuild_tensor_v2
+        if module in ("numpy.core.multiarray", "numpy._core.multiarray") and name == "scalar":
+            return _numpy_scalar  # the class counts of its datasets, in the second item
+        if (module, name) == ("_codecs", "encode"):
+            return _latin1_bytes  # how protocol 2 pickles the bytes of those scalars
+        if (module, name) == ("numpy", "dtype"):
+            return np.dtype
+        if module == "torch" and name in _STORAGE_DTYPES:
+            return _StorageType(_STORAGE_DTYPES[name])
+        raise pickle.UnpicklingError(f"the checkpoint refers to {module}.{name}: not allowed")
+
+    def persistent_load(self, pid: Any) -> Any:
+        if not (isinstance(pid, tuple) and len(pid) == 5 and pid[0] == "storage"):
+            raise pickle.UnpicklingError(f"unexpected persistent id {pid!r}")
+        _, storage_type, key, _location, numel = pid
+        if not isinstance(storage_type, _StorageType):
+            raise pickle.UnpicklingError("a storage of an unknown type")
+        raw = self._archive.read(f"{self._prefix}data/{key}")
+        array = np.frombuffer(raw, dtype=storage_type.dtype)
+        if array.shape[0] < numel:
+            raise ModelFileError(f"storage {key} holds {array.shape[0]} values, not {numel}")
+        return array[:numel]
+
+
+def read_checkpoint(path: Path) -> Any:
+    """The object a torch.save zip at `path` holds, tensors as numpy arrays (no PyTorch)."""
+    with zipfile.ZipFile(path) as archive:
+        pickles = [name for name in archive.namelist() if name.endswith("/data.pkl")]
+        if len(pickles) != 1:
+            raise ModelFileError(f"{path} is not a torch.save zip")
+        prefix = pickles[0].removesuffix("data.pkl")
+        return _CheckpointUnpickler(archive.read(pickles[0]), archive, prefix).load()
+
+
+def checkpoint_path() -> Path:
+    """The installed aisfx package's checkpoint, verified by sha256."""
+    spec = importlib.util.find_spec("aisfx")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelFileError(
+            "the aisfx package is not installed: pip install --no-deps aisfx==0.1.2"
+        )
+    path = Path(next(iter(spec.submodule_search_locations))) / CHECKPOINT
+    if not path.is_file():
+        raise ModelFileError(f"{path} is missing; reinstall aisfx==0.1.2")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if digest != CHECKPOINT_SHA256:
+        raise ModelFileError(f"{path} has sha256 {digest}, expected {CHECKPOINT_SHA256}")
+    return path
+
+
+def embedding_weights(path: Path) -> dict[str, npt.NDArray[np.float32]]:
+    """The embedding network's tensors of the checkpoint ("conv_block1.conv1.weight", …)."""
+    state = read_checkpoint(path)
+    weights = state[0] if isinstance(state, tuple) else state
+    prefix = "embedding_net."
+    return {
+        key.removeprefix(prefix): value
+        for key, value in weights.items()
+        if key.startswith(prefix) and not key.endswith("num_batches_tracked")
+    }
+
+
+def peak_gain(audio: npt.NDArray[np.float32]) -> np.float32:
+    """The factor that brings the track's peak to 1 (1 for silence)."""
+    peak = float(np.max(np.abs(audio))) if audio.shape[0] else 0.0
+    return np.float32(1.0 / peak) if peak > 0 else np.float32(1.0)
+
+
+def log_mel(audio: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    """aisfx's input: peak-normalised audio → log mel, shape (n_frames, 96), time first.
+
+    Frames are centred (librosa's default: frame t is centred on sample t·hop, zero padding).
+    """
+    return _log_mel(audio * peak_gain(audio), center=True)
+
+
+def block_count(samples: int) -> int:
+    """How many whole 100-frame blocks `log_mel` gives for audio of `samples` samples."""
+    return (1 + samples // AISFX_HOP) // AISFX_BLOCK_FRAMES
+
+
+def chosen_blocks(audio: npt.NDArray[np.float32], cap: int) -> npt.NDArray[np.float32]:
+    """The blocks of `log_mel(audio)` at `evenly_spaced(block_count, cap)`, computing the
+    spectrogram of those stretches only, in one batched FFT: (≤ cap, 100, 96), equal to slicing
+    the whole (within float32 rounding; tests/core/test_aisfx_port.py)."""
+    gain = peak_gain(audio)
+    half = AISFX_FFT_SIZE // 2
+    span = (AISFX_BLOCK_FRAMES - 1) * AISFX_HOP + AISFX_FFT_SIZE
+    chosen = evenly_spaced(block_count(audio.shape[0]), cap)
+    if chosen.shape[0] == 0:
+        return np.zeros((0, AISFX_BLOCK_FRAMES, AISFX_MEL_BANDS), np.float32)
+    segments = np.zeros((chosen.shape[0], span), np.float32)
+    for row, block in enumerate(chosen):
+        start = int(block) * AISFX_BLOCK_FRAMES * AISFX_HOP - half  # in the unpadded signal
+        lo, hi = max(start, 0), min(start + span, audio.shape[0])
+        segments[row, lo - start : hi - start] = audio[lo:hi]
+    segments *= gain
+    frames = np.lib.stride_tricks.sliding_window_view(segments, AISFX_FFT_SIZE, axis=1)
+    frames = frames[:, ::AISFX_HOP] * _window()  # (blocks, 100, n_fft)
+    spectrum = scipy.fft.rfft(frames, axis=-1)
+    power = np.square(spectrum.real) + np.square(spectrum.imag)
+    mel = power.astype(np.float32) @ _mel_basis().T  # (blocks, 100, 96)
+    features = np.log10(np.float32(AISFX_LOG_GAIN) * mel + np.float32(1.0))
+    return (features / np.float32(AISFX_LOG_SCALE)).astype(np.float32)
+
+
+@functools.cache
+def _window() -> npt.NDArray[np.float32]:
+    """librosa's STFT window: a periodic Hann of n_fft samples."""
+    return np.asarray(
+        scipy.signal.get_window("hann", AISFX_FFT_SIZE, fftbins=True), dtype=np.float32
+    )
+
+
+@functools.cache
+def _mel_basis() -> npt.NDArray[np.float32]:
+    """The mel filterbank of `log_mel`, (96, n_fft / 2 + 1)."""
+    return np.asarray(
+        librosa.filters.mel(
+            sr=AISFX_SAMPLE_RATE,
+            n_fft=AISFX_FFT_SIZE,
+            n_mels=AISFX_MEL_BANDS,
+            fmin=0.0,
+            fmax=AISFX_MEL_FMAX,
+            htk=True,
+            norm=1.0,
+        ),
+        dtype=np.float32,
+    )
+
+
+def _log_mel(audio: npt.NDArray[np.float32], center: bool) -> npt.NDArray[np.float32]:
+    mel = librosa.feature.melspectrogram(
+        y=audio,
+        center=center,
+        sr=AISFX_SAMPLE_RATE,
+        n_fft=AISFX_FFT_SIZE,
+        hop_length=AISFX_HOP,
+        n_mels=AISFX_MEL_BANDS,
+        fmin=0.0,
+        fmax=AISFX_MEL_FMAX,
+        htk=True,
+        norm=1.0,
+        power=2.0,
+    )
+    features = np.log10(np.float32(AISFX_LOG_GAIN) * mel.T.astype(np.float32) + np.float32(1.0))
+    return (features / np.float32(AISFX_LOG_SCALE)).astype(np.float32)
+
+
+def build_network() -> Any:
+    """The CNN9 embedding network: (n, 100, 96) blocks → (n, 512)."""
+    import keras
+    from keras import layers
+
+    blocks = keras.Input((AISFX_BLOCK_FRAMES, AISFX_MEL_BANDS), name="blocks")
+    x = layers.Reshape((AISFX_BLOCK_FRAMES, AISFX_MEL_BANDS, 1))(blocks)
+    for block, channels in enumerate(CHANNELS, start=1):
+        for conv in (1, 2):
+            x = layers.Conv2D(
+                channels, 3, padding="same", use_bias=False, name=f"conv_block{block}.conv{conv}"
+            )(x)
+            x = layers.BatchNormalization(
+                epsilon=BATCH_NORM_EPSILON, name=f"conv_block{block}.bn{conv}"
+            )(x)
+            x = layers.ReLU()(x)
+        if block < len(CHANNELS):
+            x = layers.MaxPooling2D((2, 2))(x)
+    x = keras.ops.mean(x, axis=2)  # over the mel axis: (n, time, 512)
+    embedding = keras.ops.max(x, axis=1)  # over time
+    return keras.Model(blocks, embedding, name="aisfx_cnn9")
+
+
+def load_weights(network: Any, weights: dict[str, npt.NDArray[np.float32]]) -> None:
+    """Give each conv and batch-norm layer its PyTorch tensors, in Keras layout."""
+    for layer in network.layers:
+        if not layer.weights:
+            continue
+        name = layer.name
+        try:
+            if ".conv" in name:
+                # PyTorch (out, in, kh, kw) → Keras (kh, kw, in, out)
+                values = [weights[f"{name}.weight"].transpose(2, 3, 1, 0)]
+            else:
+                values = [
+                    weights[f"{name}.{key}"]
+                    for key in ("weight", "bias", "running_mean", "running_var")
+                ]
+        except KeyError as error:
+            raise ModelFileError(f"the aisfx checkpoint lacks {error.args[0]}") from error
+        for weight, value in zip(layer.weights, values, strict=True):
+            if tuple(weight.shape) != value.shape:
+                raise ModelFileError(
+                    f"{name}: checkpoint shape {value.shape}, model {tuple(weight.shape)}"
+                )
+        layer.set_weights([v.astype(np.float32) for v in values])
+
+
+class AisfxModel(AudioModel):
+    """The ported aisfx network: 512-d embeddings of ≈ 2.3-s blocks, no tags."""
+
+    sample_rate = AISFX_SAMPLE_RATE
+    embedding_dim = EMBEDDING_DIM
+    tag_names = ()
+    max_patches = AISFX_MAX_BLOCKS_PER_TRACK
+    loudness_normalised = False  # its front end normalises the peak
+
+    def __init__(self) -> None:
+        tf = tensorflow()
+        self.network = build_network()
+        load_weights(self.network, embedding_weights(checkpoint_path()))
+        signature = [tf.TensorSpec([None, AISFX_BLOCK_FRAMES, AISFX_MEL_BANDS], tf.float32)]
+        self._forward = tf.function(
+            lambda blocks: self.network(blocks, training=False), input_signature=signature
+        )
+
+    def patches(self, audio: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        """Non-overlapping 100-frame blocks of the log mel, shape (n_blocks, 100, 96)."""
+        return frame_patches(log_mel(audio), AISFX_BLOCK_FRAMES)
+
+    def chosen_patches(self, audio: npt.NDArray[np.float32], cap: int) -> npt.NDArray[np.float32]:
+        """The evenly spaced blocks, the spectrogram computed for them only."""
+        return chosen_blocks(audio, cap)
+
+    def predict(self, patches: npt.NDArray[np.float32]) -> PatchOutputs:
+        """Embeddings (n, 512); no tags (n, 0)."""
+        if patches.shape[0] == 0:
+            return PatchOutputs(
+                np.zeros((0, EMBEDDING_DIM), np.float32), np.zeros((0, 0), np.float32)
+            )
+        embedding = self._forward(np.ascontiguousarray(patches, dtype=np.float32))
+        values = np.asarray(embedding, dtype=np.float32)
+        return PatchOutputs(values, np.zeros((values.shape[0], 0), np.float32))

@@ -1,0 +1,202 @@
+"""The rows that choose the default: patch budgets of one model, fusions scored from their parts'
+caches with core's own standardisation, and a paired bootstrap over groups against the default.
+
+A smaller budget of k patches is the evenly spaced subset of the cached ones (close to, not
+exactly, k evenly spaced patches of the whole track). A fusion's "z" row standardises every part
+over the catalog (core.standardise, no prior: the catalog is the corpus), its "zA" row only the
+parts its spec standardises (aisfx; MSD_vgg stays raw), then concatenates the unit parts: "zA"
+is exactly the bot's ranking of such a catalog.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from core.embedding import track_vector
+from core.models.spec import ModelSpec
+from core.patching import evenly_spaced
+from core.standardise import blended, standardise
+from evaluation.cache import Part, SpecCache
+from evaluation.metrics import leave_one_out, own_ranks
+
+BLOCK_BUDGETS = (8, 12)  # aisfx blocks scored besides the cached 16
+MSD_BUDGETS = (12,)  # MSD patches scored besides the cached 24
+BOOTSTRAP_SAMPLES = 2000
+
+
+@dataclass(frozen=True)
+class PartVectors:
+    """One model's pooled vectors at one budget: catalog (n, d), excerpts (n, d), re-encodes."""
+
+    catalog: npt.NDArray[np.float32]
+    excerpts: npt.NDArray[np.float32]
+    reencodes: npt.NDArray[np.float32] | None
+
+
+def budget_vectors(
+    cache: SpecCache, budget: int | None, shas: Sequence[str], reencodes: Sequence[str]
+) -> PartVectors:
+    """Mean-pooled unit vectors of the evenly spaced `budget` of each track's cached patches."""
+
+    def pooled(part: Part, keys: Sequence[str]) -> npt.NDArray[np.float32]:
+        rows = []
+        for sha in keys:
+            patches = cache.entries[sha][part]
+            chosen = patches if budget is None else patches[evenly_spaced(len(patches), budget)]
+            rows.append(track_vector(chosen))
+        return np.stack(rows)
+
+    return PartVectors(
+        pooled("full", shas),
+        pooled("excerpt", shas),
+        pooled("reencode", reencodes) if reencodes else None,
+    )
+
+
+def fused(
+    parts: Sequence[PartVectors], z: bool, which: tuple[bool, ...] | None = None
+) -> PartVectors:
+    """The stored form (unit parts side by side, /√parts), standardised per part if `z` (only
+    the parts `which` says, all by default)."""
+    sizes = tuple(p.catalog.shape[1] for p in parts)
+
+    def join(arrays: list[npt.NDArray[np.float32] | None]) -> npt.NDArray[np.float32] | None:
+        if any(a is None for a in arrays):
+            return None
+        present = [a for a in arrays if a is not None]
+        return (np.concatenate(present, axis=1) / np.sqrt(len(present))).astype(np.float32)
+
+    catalog = join([p.catalog for p in parts])
+    excerpts = join([p.excerpts for p in parts])
+    reencodes = join([p.reencodes for p in parts])
+    assert catalog is not None and excerpts is not None
+    if not z:
+        return PartVectors(catalog, excerpts, reencodes)
+    statistics = blended(catalog, None)
+    return PartVectors(
+        standardise(catalog, statistics, sizes, which),
+        standardise(excerpts, statistics, sizes, which),
+        None if reencodes is None else standardise(reencodes, statistics, sizes, which),
+    )
+
+
+def budget_label(spec: ModelSpec, budget: int | None) -> str:
+    return "" if budget is None else f" {budget}p"
+
+
+def variant_vectors(
+    specs: Sequence[ModelSpec],
+    caches: dict[str, SpecCache],
+    shas: Sequence[str],
+    reencodes: Sequence[str],
+) -> dict[str, PartVectors]:
+    """Named variants: each aisfx budget (raw and z) and each fusion at each budget."""
+    result: dict[str, PartVectors] = {}
+    memo: dict[tuple[str, int | None], PartVectors] = {}
+
+    def part(spec: ModelSpec, budget: int | None) -> PartVectors:
+        key = (spec.name, budget)
+        if key not in memo:
+            memo[key] = budget_vectors(caches[spec.name], budget, shas, reencodes)
+        return memo[key]
+
+    def budgets(spec: ModelSpec) -> tuple[int | None, ...]:
+        if spec.family == "aisfx":
+            return (*BLOCK_BUDGETS, None)
+        if spec.family == "msd-vgg":
+            return (*MSD_BUDGETS, None)
+        return (None,)
+
+    for spec in specs:
+        if spec.family == "aisfx":
+            for budget in BLOCK_BUDGETS:
+                vectors = part(spec, budget)
+                result[f"{spec.name} mean {budget}p"] = vectors
+                result[f"{spec.name} mean {budget}p z"] = fused([vectors], True)
+        if spec.family != "fusion":
+            continue
+        combos: list[tuple[int | None, ...]] = [()]
+        for member in spec.parts:
+            combos = [(*c, b) for c in combos for b in budgets(member)]
+        for combo in combos:
+            label = "+".join(
+                f"{m.name}{budget_label(m, b)}" for m, b in zip(spec.parts, combo, strict=True)
+            )
+            members = [part(m, b) for m, b in zip(spec.parts, combo, strict=True)]
+            result[f"fusion {label} z"] = fused(members, True)
+            # the bot's ranking: only the parts the spec standardises (aisfx), MSD_vgg raw
+            result[f"fusion {label} zA"] = fused(members, True, spec.standardised_parts)
+            if all(b is None for b in combo):
+                result[f"fusion {label} raw"] = fused(members, False)
+    return result
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """A variant against the baseline: mean difference and its 95 % bootstrap interval."""
+
+    name: str
+    baseline: str
+    figure: str
+    difference: float
+    low: float
+    high: float
+
+    @property
+    def significant(self) -> bool:
+        return self.low > 0 or self.high < 0
+
+
+def per_query(
+    catalog: npt.NDArray[np.float32],
+    excerpts: npt.NDArray[np.float32],
+    groups: npt.NDArray[np.int64],
+) -> dict[str, tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]]:
+    """Each figure's per-query values with each query's group: P@10, mAP, excerpt R@1."""
+    loo = leave_one_out(catalog, groups, (10,))
+    ranks = own_ranks(excerpts, catalog, np.arange(catalog.shape[0]))
+    return {
+        "P@10": (loo.precision[10], groups[loo.queries]),
+        "mAP": (loo.average_precision, groups[loo.queries]),
+        "excerpt R@1": ((ranks == 1).astype(np.float64), groups),
+    }
+
+
+def paired_bootstrap(
+    candidate: npt.NDArray[np.float64],
+    baseline: npt.NDArray[np.float64],
+    query_groups: npt.NDArray[np.int64],
+    samples: int = BOOTSTRAP_SAMPLES,
+    seed: int = 0,
+) -> tuple[float, float, float]:
+    """Mean difference (candidate − baseline) over queries and its 95 % interval, resampling
+    whole groups with replacement (queries of one group are not independent)."""
+    labels, inverse = np.unique(query_groups, return_inverse=True)
+    sums = np.bincount(inverse, weights=candidate - baseline, minlength=labels.size)
+    counts = np.bincount(inverse, minlength=labels.size).astype(np.float64)
+    rng = np.random.default_rng(seed)
+    drawn = rng.integers(0, labels.size, (samples, labels.size))
+    weights = np.stack([np.bincount(row, minlength=labels.size) for row in drawn]).astype(float)
+    means = (weights @ sums) / np.maximum(weights @ counts, 1.0)
+    difference = float(sums.sum() / counts.sum())
+    low, high = np.percentile(means, [2.5, 97.5])
+    return difference, float(low), float(high)
+
+
+def compare(
+    name: str,
+    vectors: PartVectors,
+    baseline_name: str,
+    baseline: PartVectors,
+    groups: npt.NDArray[np.int64],
+) -> list[Comparison]:
+    """Every figure of `vectors` against `baseline`, with its bootstrap interval."""
+    ours = per_query(vectors.catalog, vectors.excerpts, groups)
+    theirs = per_query(baseline.catalog, baseline.excerpts, groups)
+    result = []
+    for figure, (values, query_groups) in ours.items():
+        difference, low, high = paired_bootstrap(values, theirs[figure][0], query_groups)
+        result.append(Comparison(name, baseline_name, figure, difference, low, high))
+    return result
