@@ -16,8 +16,6 @@ tests/core/test_aisfx_port.py proves the port equal to the original's outputs.
 """
 
 import functools
-import hashlib
-import importlib.util
 import io
 import pickle
 import zipfile
@@ -45,6 +43,7 @@ from core.constants import (
 from core.errors import ModelFileError
 from core.models.base import AudioModel, PatchOutputs
 from core.models.runtime import tensorflow
+from core.models.weights import verified_package_file
 from core.patching import evenly_spaced, frame_patches
 
 CHECKPOINT = "models/checkpoint.pth"
@@ -155,18 +154,7 @@ def read_checkpoint(path: Path) -> Any:
 
 def checkpoint_path() -> Path:
     """The installed aisfx package's checkpoint, verified by sha256."""
-    spec = importlib.util.find_spec("aisfx")
-    if spec is None or not spec.submodule_search_locations:
-        raise ModelFileError(
-            "the aisfx package is not installed: pip install --no-deps aisfx==0.1.2"
-        )
-    path = Path(next(iter(spec.submodule_search_locations))) / CHECKPOINT
-    if not path.is_file():
-        raise ModelFileError(f"{path} is missing; reinstall aisfx==0.1.2")
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    if digest != CHECKPOINT_SHA256:
-        raise ModelFileError(f"{path} has sha256 {digest}, expected {CHECKPOINT_SHA256}")
-    return path
+    return verified_package_file("aisfx", "aisfx==0.1.2", CHECKPOINT, CHECKPOINT_SHA256)
 
 
 def embedding_weights(path: Path) -> dict[str, npt.NDArray[np.float32]]:

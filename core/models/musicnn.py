@@ -6,8 +6,6 @@ variable scopes as names, so loading is a name lookup. tests/core/test_musicnn_p
 package's own graph and proves these ports equal it within 1e-4.
 """
 
-import hashlib
-import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +26,7 @@ from core.errors import ModelFileError
 from core.models.base import AudioModel, PatchOutputs
 from core.models.runtime import tensorflow
 from core.models.spec import MUSICNN_LAYERS
+from core.models.weights import verified_package_file
 from core.patching import frame_patches
 
 # The 50 Million Song Dataset tags, in the order of the models' outputs (musicnn's
@@ -89,20 +88,11 @@ def log_mel(audio: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
 
 def checkpoint_folder(variant: MusicnnVariant) -> Path:
     """The installed musicnn package's folder for `variant`, with its files verified."""
-    spec = importlib.util.find_spec("musicnn")
-    if spec is None or not spec.submodule_search_locations:
-        raise ModelFileError(
-            "the musicnn package is not installed: pip install --no-deps musicnn==0.1.0"
-        )
-    folder = Path(next(iter(spec.submodule_search_locations))) / variant.checkpoint
-    for name, expected in variant.sha256.items():
-        path = folder / name
-        if not path.is_file():
-            raise ModelFileError(f"{path} is missing; reinstall musicnn==0.1.0")
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        if digest != expected:
-            raise ModelFileError(f"{path} has sha256 {digest}, expected {expected}")
-    return folder
+    files = [
+        verified_package_file("musicnn", "musicnn==0.1.0", f"{variant.checkpoint}/{name}", digest)
+        for name, digest in variant.sha256.items()
+    ]
+    return files[0].parent
 
 
 def read_checkpoint(folder: Path) -> dict[str, npt.NDArray[np.float32]]:

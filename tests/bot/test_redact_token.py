@@ -5,7 +5,7 @@ import logging
 
 from bot.app import RedactToken
 
-TOKEN = "123456789:AAsecretsecretsecretsecretsecretsec"
+TOKEN = "1234567:AAsecret-but-not-shaped-like-a-real-one"
 
 
 def test_a_logged_traceback_is_redacted_too() -> None:
