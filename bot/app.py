@@ -57,6 +57,8 @@ async def open_resources(application: BotApplication) -> None:
         await database.close()
         raise
     recommender = Recommender(database, embedder, settings.model)
+    catalog = await recommender.catalog.get()
+    await recommender.index.prepare(catalog)  # large catalogs: load or build the index now
     downloads = fresh_downloads(settings.database_path)
     application.bot_data.resources = Resources(settings, database, recommender, downloads)
     for language, commands in COMMANDS.items():
@@ -66,7 +68,7 @@ async def open_resources(application: BotApplication) -> None:
         "started model=%s workers=%d catalog=%d tracks adopted=%d admins=%d",
         embedder.model_id,
         embedder.workers,
-        len(await recommender.catalog.get()),
+        len(catalog),
         adopted,
         len(settings.admin_ids),
     )

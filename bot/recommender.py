@@ -9,11 +9,12 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from bot.catalog_index import CatalogIndex, index_folder
 from bot.links import track_url
 from core.embedding import TrackEmbedding
 from core.embedding_service import EmbeddingService
 from core.models import ModelSpec
-from core.ranking import near_duplicate, rank
+from core.ranking import near_duplicate
 from storage import CatalogCache, Database, SentMedia, Track
 
 RESULTS_KEPT = 100  # ranked tracks stored per query: what /top can page through
@@ -78,13 +79,21 @@ async def adopt_previous_vectors(database: Database, model: ModelSpec) -> int:
 class Recommender:
     """The answer to a track, from the embedding workers and the catalog of their model."""
 
-    def __init__(self, database: Database, embedder: EmbeddingService, model: ModelSpec) -> None:
+    def __init__(
+        self,
+        database: Database,
+        embedder: EmbeddingService,
+        model: ModelSpec,
+        index: CatalogIndex | None = None,
+    ) -> None:
         if embedder.model_id != model.model_id:
             raise ValueError(f"workers embed with {embedder.model_id}, not {model.model_id}")
         self.database = database
         self.embedder = embedder
         self.model = model
         self.catalog = CatalogCache(database.embeddings, model.model_id)
+        # exact ranking below the crossover; the approximate index (optional install) above it
+        self.index = index or CatalogIndex(index_folder(database.path), model.model_id)
 
     async def answer(
         self, path: Path, *, user_id: int | None = None, sent: SentMedia | None = None
@@ -99,7 +108,7 @@ class Recommender:
         catalog = await self.catalog.get()
         if len(catalog) == 0:
             raise EmptyCatalogError(f"the catalog has no tracks indexed with {self.model.model_id}")
-        ranking = rank(embedding.vector, catalog.matrix, catalog.track_ids, RESULTS_KEPT + 1)
+        ranking = await self.index.rank(embedding.vector, catalog, RESULTS_KEPT + 1)
         duplicate_id = near_duplicate(ranking, self.model.near_duplicate_similarity)
         keep = ranking.ids != duplicate_id if duplicate_id is not None else slice(RESULTS_KEPT)
         in_catalog = None
