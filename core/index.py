@@ -17,7 +17,7 @@ random direction), so whoever keeps it in step with the catalog can tell added t
 them), removed or replaced ones (rebuild), and a file of another model (refused on load).
 """
 
-import io
+import functools
 import json
 import os
 import zipfile
@@ -30,7 +30,7 @@ import numpy.typing as npt
 
 from core.ranking import Ranking
 
-CROSSOVER = 50_000  # catalog size from which the index beats exact ranking (bench/index_speed.py)
+CROSSOVER = 10_000  # catalog size from which the index is faster than exact (bench/index_speed.py)
 MAX_SUBQUANTISERS = 128  # 4-bit fast-scan PQ: 64 bytes of code per 256-d vector
 K_FACTOR = 10  # candidates re-scored (8-bit copies) per result asked for
 TRAINING_SIZE = 65_536  # vectors the quantisers are trained on (a sample of larger catalogs)
@@ -52,6 +52,7 @@ class IndexFileError(VectorIndexError):
     """An index file that cannot be read: truncated, corrupt, or of another format."""
 
 
+@functools.cache
 def available() -> bool:
     """Whether faiss (requirements-scale.txt) is installed."""
     try:
@@ -170,11 +171,12 @@ class VectorIndex:
         """The index saved at `path`. IndexMismatchError when it was built for another model id
         or dimension, IndexFileError when it cannot be read; FileNotFoundError when absent."""
         faiss = _faiss()
-        data = path.read_bytes()
         try:
-            with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+            with np.load(path, allow_pickle=False) as npz:
                 meta = json.loads(npz["meta"].tobytes())
                 ids, prints, blob = npz["ids"], npz["prints"], npz["faiss"]
+        except FileNotFoundError:
+            raise
         except (ValueError, KeyError, OSError, EOFError, zipfile.BadZipFile) as error:
             raise IndexFileError(f"{path}: not a readable index ({error})") from error
         if meta.get("format") != FORMAT or meta.get("library") != LIBRARY:
@@ -191,11 +193,6 @@ class VectorIndex:
         if inner.ntotal != len(ids) or len(prints) != len(ids) or inner.d != dim:
             raise IndexFileError(f"{path}: {inner.ntotal} vectors but {len(ids)} ids")
         return cls(model_id, dim, int(meta["revision"]), ids.astype(np.int64), prints, inner)
-
-    def memory_bytes(self) -> int:
-        """Bytes the index holds: codes, 8-bit copies, id maps and fingerprints (as saved)."""
-        faiss = _faiss()
-        return int(faiss.serialize_index(self._faiss).nbytes + self.ids.nbytes + self.prints.nbytes)
 
 
 def _faiss() -> Any:
