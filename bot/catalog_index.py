@@ -66,8 +66,12 @@ class CatalogIndex:
         if not self.used_for(catalog) or self._lock.locked():
             # small catalog, no faiss, or an update in progress: the exact ranking, at once
             return rank(query, catalog.matrix, catalog.track_ids, k)
-        index = await self.sync(catalog)
-        candidates = index.search(query, k)
+        try:
+            index = await self.sync(catalog)
+            candidates = index.search(query, k)
+        except Exception:  # an optional accelerator never costs an answer: rank exactly
+            log.exception("index unusable for %s; ranked exactly", self.model_id)
+            return rank(query, catalog.matrix, catalog.track_ids, k)
         rows = np.minimum(np.searchsorted(catalog.track_ids, candidates.ids), len(catalog) - 1)
         rows = rows[catalog.track_ids[rows] == candidates.ids]
         return rank(query, catalog.matrix[rows], catalog.track_ids[rows], k)
@@ -75,7 +79,10 @@ class CatalogIndex:
     async def prepare(self, catalog: Catalog) -> None:
         """Load, update or build the index now (start-up), if this catalog uses one."""
         if self.used_for(catalog):
-            await self.sync(catalog)
+            try:
+                await self.sync(catalog)
+            except Exception:  # the bot still starts: queries rank exactly or retry the index
+                log.exception("index not prepared for %s", self.model_id)
 
     async def sync(self, catalog: Catalog) -> ann.VectorIndex:
         """The index, brought to `catalog`'s revision (in a thread: a build takes seconds)."""

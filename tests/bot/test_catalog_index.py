@@ -170,6 +170,26 @@ async def test_each_model_has_its_own_file_and_never_reads_another(tmp_path: Pat
         await first.sync(Catalog(other_model, 1, ids, vectors))
 
 
+@needs_faiss
+async def test_a_failing_index_falls_back_to_the_exact_ranking(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    vectors, ids = unit_rows(200, 11), np.arange(200, dtype=np.int64)
+    snapshot = catalog(ids, vectors, revision=1)
+
+    def broken(*args: object) -> None:
+        raise MemoryError("no room for the index")
+
+    monkeypatch.setattr(ann.VectorIndex, "build", broken)
+    index = CatalogIndex(tmp_path, MODEL, crossover=0)
+    await index.prepare(snapshot)  # logged, not raised: the bot still starts
+    query = unit_rows(1, 12)[0]
+    found = await index.rank(query, snapshot, 20)
+    exact = rank(query, snapshot.matrix, snapshot.track_ids, 20)
+    assert np.array_equal(found.ids, exact.ids) and np.array_equal(found.scores, exact.scores)
+    assert "ranked exactly" in caplog.text
+
+
 def test_index_file_names_are_safe_and_distinct(tmp_path: Path) -> None:
     a, b = index_file(tmp_path, "msd-vgg/pool5@fe2"), index_file(tmp_path, "msd-vgg:pool5@fe2")
     assert a.parent == b.parent == tmp_path and a != b
