@@ -5,6 +5,8 @@
 #   ./dev.sh demo   – embed a generated sample track, no Telegram needed
 #   ./dev.sh test   – ruff, mypy, then the whole test suite
 #   ./dev.sh bench  – the speed, memory and indexing-throughput benchmarks
+#   ./dev.sh test-scale – installs the optional vector index (requirements-scale.txt), then
+#                         runs its tests (which skip without it); CI runs it after `test`
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -79,6 +81,11 @@ case "${1:-}" in
         "$VENV/bin/mypy"
         exec "$VENV/bin/python" -m pytest -q
         ;;
+    test-scale)
+        setup
+        "$VENV/bin/python" -m pip install -q -r requirements-scale.txt
+        exec "$VENV/bin/python" -m pytest -q tests/core/test_index.py tests/bot/test_catalog_index.py
+        ;;
     bench)
         setup
         "$VENV/bin/python" bench/embedding_speed.py
@@ -88,7 +95,7 @@ case "${1:-}" in
         setup
         ;;
     *)
-        echo "usage: ./dev.sh run|demo|test|bench|setup" >&2
+        echo "usage: ./dev.sh run|demo|test|test-scale|bench|setup" >&2
         exit 2
         ;;
 esac

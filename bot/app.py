@@ -60,6 +60,9 @@ async def open_resources(application: BotApplication) -> None:
         await database.close()
         raise
     recommender = Recommender(database, embedder, model)
+    catalog = await recommender.catalog.get()
+    if not model.standardised:  # large catalogs: load or build the index now, not on a query
+        await recommender.index.prepare(catalog)
     downloads = fresh_downloads(settings.database_path)
     application.bot_data.resources = Resources(settings, database, recommender, downloads)
     for language, commands in COMMANDS.items():
@@ -69,7 +72,7 @@ async def open_resources(application: BotApplication) -> None:
         "started model=%s workers=%d catalog=%d tracks adopted=%d admins=%d",
         embedder.model_id,
         embedder.workers,
-        len(await recommender.catalog.get()),
+        len(catalog),
         adopted,
         len(settings.admin_ids),
     )

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from bot.catalog_index import CatalogIndex, index_folder
 from bot.links import track_url
 from core.embedding import TrackEmbedding
 from core.embedding_service import EmbeddingService
@@ -79,7 +80,13 @@ async def adopt_previous_vectors(database: Database, model: ModelSpec) -> int:
 class Recommender:
     """The answer to a track, from the embedding workers and the catalog of their model."""
 
-    def __init__(self, database: Database, embedder: EmbeddingService, model: ModelSpec) -> None:
+    def __init__(
+        self,
+        database: Database,
+        embedder: EmbeddingService,
+        model: ModelSpec,
+        index: CatalogIndex | None = None,
+    ) -> None:
         if embedder.model_id != model.model_id:
             raise ValueError(f"workers embed with {embedder.model_id}, not {model.model_id}")
         self.database = database
@@ -89,6 +96,8 @@ class Recommender:
         # a standardised model ranks in its catalog's space, recomputed when the catalog changes
         self._prior = load_prior(model.model_id) if model.standardised else None
         self._space: tuple[int, RankingSpace] | None = None
+        # exact ranking below the crossover; the approximate index (optional install) above it
+        self.index = index or CatalogIndex(index_folder(database.path), model.model_id)
 
     def ranking_space(self, catalog: Catalog) -> RankingSpace | None:
         """The catalog's standardised space (None for a model ranked by plain cosine)."""
@@ -115,17 +124,16 @@ class Recommender:
         if len(catalog) == 0:
             raise EmptyCatalogError(f"the catalog has no tracks indexed with {self.model.model_id}")
         space = self.ranking_space(catalog)
-        matrix, query = catalog.matrix, embedding.vector
-        if space is not None:
-            matrix, query = space.matrix, space.query(embedding.vector)
-        ranking = rank(query, matrix, catalog.track_ids, RESULTS_KEPT + 1)
-        # a copy is recognised by the stored vectors' plain cosine: standardising spreads the
-        # scores of re-encodes too widely to set a threshold on (README "Already in the catalog")
-        best_raw = (
-            ranking
-            if space is None
-            else rank(embedding.vector, catalog.matrix, catalog.track_ids, 1)
-        )
+        if space is None:
+            ranking = await self.index.rank(embedding.vector, catalog, RESULTS_KEPT + 1)
+            best_raw = ranking
+        else:
+            # a standardised space moves with the catalog's statistics: ranked exactly, no index;
+            # a copy is recognised by the stored vectors' plain cosine, since standardising
+            # spreads the scores of re-encodes too widely to set a threshold on
+            query = space.query(embedding.vector)
+            ranking = rank(query, space.matrix, catalog.track_ids, RESULTS_KEPT + 1)
+            best_raw = rank(embedding.vector, catalog.matrix, catalog.track_ids, 1)
         duplicate_id = near_duplicate(best_raw, self.model.near_duplicate_similarity)
         keep = ranking.ids != duplicate_id if duplicate_id is not None else slice(RESULTS_KEPT)
         in_catalog = None

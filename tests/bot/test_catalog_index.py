@@ -1,0 +1,197 @@
+"""Ranking through bot/catalog_index.py: exact below the crossover (answers as before), the
+index above it, kept in step with the catalog, rebuilt when stale, one file per model id."""
+
+import hashlib
+import logging
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+from bot.catalog_index import CatalogIndex, index_file, index_folder
+from bot.recommender import RESULTS_KEPT, Recommender
+from core import index as ann
+from core.embedding import TrackEmbedding
+from core.models.spec import parse_model_spec
+from core.ranking import rank
+from storage import Catalog, Database
+
+SPEC = parse_model_spec("msd-vgg/pool5")
+MODEL = SPEC.model_id
+DIM = 256
+needs_faiss = pytest.mark.skipif(
+    not ann.available(), reason="faiss-cpu is optional: pip install -r requirements-scale.txt"
+)
+
+
+def unit_rows(n: int, seed: int) -> npt.NDArray[np.float32]:
+    rows = np.random.default_rng(seed).standard_normal((n, DIM)).astype(np.float32)
+    return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+
+def catalog(ids: npt.NDArray[np.int64], matrix: npt.NDArray[np.float32], revision: int) -> Catalog:
+    order = np.argsort(ids)
+    return Catalog(MODEL, revision, ids[order].astype(np.int64), matrix[order])
+
+
+class StubEmbedder:
+    """Embeds every file as the vector it was told to (the Recommender's only use of workers)."""
+
+    model_id = MODEL
+
+    def __init__(self) -> None:
+        self.vector = np.zeros(DIM, np.float32)
+
+    async def embed(self, path: Path) -> TrackEmbedding:
+        return TrackEmbedding(MODEL, self.vector, ("rock",), np.ones(1, np.float32), 1.0, 1)
+
+
+async def filled_database(path: Path, vectors: npt.NDArray[np.float32]) -> Database:
+    database = await Database(path).open()
+    for i, vector in enumerate(vectors):
+        track = await database.tracks.add(hashlib.sha256(b"%d" % i).hexdigest(), f"t{i}")
+        await database.embeddings.put(track, MODEL, vector)
+    return database
+
+
+async def test_small_catalog_answers_exactly_as_before_with_or_without_faiss(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    database = await filled_database(tmp_path / "db.sqlite3", unit_rows(300, 1))
+    try:
+        embedder = StubEmbedder()
+        recommender = Recommender(database, embedder, SPEC)  # type: ignore[arg-type]
+        snapshot = await recommender.catalog.get()
+        answers = []
+        for available in (True, False):
+            monkeypatch.setattr(ann, "available", lambda available=available: available)
+            for query in unit_rows(5, 2):
+                embedder.vector = query
+                answer = await recommender.answer(tmp_path / "x.mp3")
+                before = rank(query, snapshot.matrix, snapshot.track_ids, RESULTS_KEPT + 1)
+                assert np.array_equal(answer.track_ids, before.ids[:RESULTS_KEPT])
+                assert np.array_equal(answer.scores, before.scores[:RESULTS_KEPT])
+                answers.append(answer.track_ids)
+        assert all(np.array_equal(a, b) for a, b in zip(answers[:5], answers[5:], strict=True))
+        assert recommender.index.builds == 0
+        assert not (tmp_path / "db.sqlite3.index").exists()
+    finally:
+        await database.close()
+
+
+@needs_faiss
+async def test_above_the_crossover_the_recommender_ranks_through_the_index(
+    tmp_path: Path,
+) -> None:
+    db_path = tmp_path / "db.sqlite3"
+    database = await filled_database(db_path, unit_rows(60, 3))
+    try:
+        embedder = StubEmbedder()
+        folder = index_folder(db_path)
+        assert folder is not None
+        index = CatalogIndex(folder, MODEL, crossover=0)
+        recommender = Recommender(database, embedder, SPEC, index)  # type: ignore[arg-type]
+        snapshot = await recommender.catalog.get()
+        embedder.vector = unit_rows(1, 4)[0]
+        answer = await recommender.answer(tmp_path / "x.mp3")
+        exact = rank(embedder.vector, snapshot.matrix, snapshot.track_ids, RESULTS_KEPT)
+        assert np.array_equal(answer.track_ids, exact.ids)  # 60 tracks: every one a candidate
+        assert np.allclose(answer.scores, exact.scores, atol=1e-6)  # exact cosines
+        assert index.builds == 1
+        assert index_file(folder, MODEL).is_file()
+        assert folder == tmp_path / "db.sqlite3.index"
+    finally:
+        await database.close()
+
+
+@needs_faiss
+async def test_new_tracks_are_added_and_the_file_reused(tmp_path: Path) -> None:
+    vectors, ids = unit_rows(600, 5), np.arange(1, 601, dtype=np.int64)
+    index = CatalogIndex(tmp_path, MODEL, crossover=0)
+    await index.sync(catalog(ids[:500], vectors[:500], revision=1))
+    grown = catalog(ids, vectors, revision=2)
+    synced = await index.sync(grown)
+    assert (index.builds, index.additions, len(synced), synced.revision) == (1, 1, 600, 2)
+    found = await index.rank(vectors[550], grown, 10)
+    assert found.ids[0] == 551  # a track added later is its own best match
+
+    again = CatalogIndex(tmp_path, MODEL, crossover=0)  # a restart: the saved file is current
+    await again.sync(grown)
+    assert (again.builds, again.additions) == (0, 0)
+
+
+@needs_faiss
+@pytest.mark.parametrize("change", ["removed", "replaced", "corrupt", "doubled"])
+async def test_a_stale_index_is_rebuilt(
+    tmp_path: Path, change: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    vectors, ids = unit_rows(400, 6), np.arange(1, 401, dtype=np.int64)
+    index = CatalogIndex(tmp_path, MODEL, crossover=0)
+    await index.sync(catalog(ids[:300], vectors[:300], revision=1))
+    if change == "removed":
+        later = catalog(ids[1:300], vectors[1:300], revision=2)
+    elif change == "replaced":
+        changed = vectors[:300].copy()
+        changed[7] = unit_rows(1, 7)[0]
+        later = catalog(ids[:300], changed, revision=2)
+    elif change == "corrupt":
+        assert index.path is not None
+        index.path.write_bytes(b"garbage")
+        index = CatalogIndex(tmp_path, MODEL, crossover=0)
+        later = catalog(ids[:300], vectors[:300], revision=1)
+    else:
+        more = unit_rows(400, 8)
+        later = catalog(np.arange(1, 701, dtype=np.int64), np.concatenate([vectors[:300], more]), 2)
+    with caplog.at_level(logging.INFO, logger="bot.catalog_index"):
+        synced = await index.sync(later)
+    rebuilt = (1, 0) if change == "corrupt" else (2, 0)  # the corrupt file: a fresh holder
+    assert (index.builds, index.additions) == rebuilt
+    assert "index stale" in caplog.text or "index rebuilt" in caplog.text
+    assert sorted(synced.ids) == list(later.track_ids)
+    query = later.matrix[5]
+    assert (await index.rank(query, later, 1)).ids[0] == later.track_ids[5]
+
+
+@needs_faiss
+async def test_each_model_has_its_own_file_and_never_reads_another(tmp_path: Path) -> None:
+    vectors, ids = unit_rows(100, 9), np.arange(100, dtype=np.int64)
+    first = CatalogIndex(tmp_path, MODEL, crossover=0)
+    await first.sync(catalog(ids, vectors, revision=1))
+    other_model = "other/model@v2"
+    other = CatalogIndex(tmp_path, other_model, crossover=0)
+    assert other.path is not None and first.path is not None and other.path != first.path
+    other.path.write_bytes(first.path.read_bytes())  # a file of another model in its place
+    with pytest.raises(ann.IndexMismatchError):
+        ann.VectorIndex.load(other.path, other_model, DIM)
+    synced = await other.sync(Catalog(other_model, 1, ids, vectors))
+    assert (other.builds, synced.model_id) == (1, other_model)
+    with pytest.raises(ann.IndexMismatchError):
+        await first.sync(Catalog(other_model, 1, ids, vectors))
+
+
+@needs_faiss
+async def test_a_failing_index_falls_back_to_the_exact_ranking(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    vectors, ids = unit_rows(200, 11), np.arange(200, dtype=np.int64)
+    snapshot = catalog(ids, vectors, revision=1)
+
+    def broken(*args: object) -> None:
+        raise MemoryError("no room for the index")
+
+    monkeypatch.setattr(ann.VectorIndex, "build", broken)
+    index = CatalogIndex(tmp_path, MODEL, crossover=0)
+    await index.prepare(snapshot)  # logged, not raised: the bot still starts
+    query = unit_rows(1, 12)[0]
+    found = await index.rank(query, snapshot, 20)
+    exact = rank(query, snapshot.matrix, snapshot.track_ids, 20)
+    assert np.array_equal(found.ids, exact.ids) and np.array_equal(found.scores, exact.scores)
+    assert "ranked exactly" in caplog.text
+
+
+def test_index_file_names_are_safe_and_distinct(tmp_path: Path) -> None:
+    a, b = index_file(tmp_path, "msd-vgg/pool5@fe2"), index_file(tmp_path, "msd-vgg:pool5@fe2")
+    assert a.parent == b.parent == tmp_path and a != b
+    assert "/" not in a.name and a.name.startswith("msd-vgg_pool5")
+    assert index_folder(Path(":memory:")) is None
