@@ -15,7 +15,7 @@ import sys
 import time
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.config import ConfigError, Settings, load_bot_settings, load_settings
 from bot.eval_command import add_eval_parser
@@ -26,6 +26,9 @@ from bot.yandex_commands import add_yandex_parsers
 from core.errors import AudioError, ModelFileError
 from core.models import parse_model_spec
 from storage import Database, StorageError, Track, writable
+
+if TYPE_CHECKING:  # imported when a command runs: `--help` need not load them
+    from bot.recommender import Answer, Recommendation, Recommender
 
 EXIT_FAILURES = 1  # the command ran, but some input could not be used
 EXIT_USAGE = 2  # bad arguments, settings or files the command cannot start with
@@ -145,26 +148,45 @@ def track_json(track: Track) -> dict[str, object]:
 
 async def recommend_command(arguments: argparse.Namespace, settings: Settings) -> int:
     """The ranked list the bot would send for FILE, printed (or as JSON)."""
-    from bot.recommender import EmptyCatalogError, Recommender, adopt_previous_vectors
+    from bot.recommender import Recommender, adopt_previous_vectors
+    from bot.reindex import serving_model
     from core.embedding_service import EmbeddingService
 
-    async with (
-        open_database(settings, writes=False) as database,
-        EmbeddingService(settings.model, workers=1) as service,
-    ):
+    async with open_database(settings, writes=False) as database:
         if not database.read_only:  # adopting renames vectors: a write
             await adopt_previous_vectors(database, settings.model)
-        recommender = Recommender(database, service, settings.model)
-        try:
-            answer = await recommender.answer(arguments.file)
-        except AudioError as error:
-            print(f"{arguments.file}: {error.reason}", file=sys.stderr)
-            return EXIT_FAILURES
-        except EmptyCatalogError as error:
-            print(f"{error}; add some with: python -m bot import FOLDER", file=sys.stderr)
-            return EXIT_FAILURES
-        items = await recommender.page(answer.track_ids, answer.scores, 0, arguments.top)
+        # the model the bot answers with, so that both give the same list
+        model, serving = await serving_model(database, settings.model)
+        if model != settings.model:
+            print(serving, file=sys.stderr)
+        async with EmbeddingService(model, workers=1) as service:
+            answer, items = await _recommend(Recommender(database, service, model), arguments)
+    if answer is None:
+        return EXIT_FAILURES
+    return _print_recommendations(arguments, answer, items)
 
+
+async def _recommend(
+    recommender: "Recommender", arguments: argparse.Namespace
+) -> tuple["Answer | None", list["Recommendation"]]:
+    """The answer and its first page, or (None, []) after saying why there is none."""
+    from bot.recommender import EmptyCatalogError
+
+    try:
+        answer = await recommender.answer(arguments.file)
+    except AudioError as error:
+        print(f"{arguments.file}: {error.reason}", file=sys.stderr)
+        return None, []
+    except EmptyCatalogError as error:
+        print(f"{error}; add some with: python -m bot import FOLDER", file=sys.stderr)
+        return None, []
+    return answer, await recommender.page(answer.track_ids, answer.scores, 0, arguments.top)
+
+
+def _print_recommendations(
+    arguments: argparse.Namespace, answer: "Answer", items: list["Recommendation"]
+) -> int:
+    """The list as text lines, or as JSON with --json."""
     tags = answer.embedding.top_tags(3)
     own = answer.in_catalog
     if arguments.json:

@@ -150,6 +150,14 @@ def test_recommend_finds_the_track_an_excerpt_comes_from(tmp_path: Path) -> None
     text = run_bot("recommend", str(excerpt), database=database)
     assert "Artist 2 — Song 2" in text.stdout.splitlines()[1]
 
+    # MODEL changed, catalog not reindexed yet: the CLI answers with the model the bot serves
+    switched = run_cli(
+        "recommend", str(excerpt), "--json", database=database, env={"MODEL": "mfcc"}
+    )
+    assert switched.returncode == 0, switched.stderr
+    assert json.loads(switched.stdout)["model"] == "msd-vgg/pool5@fe1"
+    assert "serving with msd-vgg/pool5@fe1 (mfcc-stats@fe1 covers 0 of 4 tracks" in switched.stderr
+
 
 def test_a_catalog_from_before_versioned_ids_is_adopted_not_reembedded(tmp_path: Path) -> None:
     music = tmp_path / "music"
