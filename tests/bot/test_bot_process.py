@@ -61,32 +61,14 @@ def test_python_m_bot_runs_until_sigterm_and_cleans_up(tmp_path: Path) -> None:
 
 
 def test_python_m_bot_without_a_token_exits_2(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if k != "BOT_TOKEN"}
-    result = subprocess.run(
-        [sys.executable, "-m", "bot"],
-        cwd=tmp_path,
-        env={**env, "PYTHONPATH": str(ROOT)},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_bot(tmp_path, {"BOT_TOKEN": ""})
     assert result.returncode == 2
     assert "BOT_TOKEN is not set" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_an_unknown_model_is_refused_at_start_up_in_one_line(tmp_path: Path) -> None:
     with FakeTelegram() as server:
-        env = {**os.environ, **server.env(), "MODEL": "msd-vgg/pool9"}
-        result = subprocess.run(
-            [sys.executable, "-m", "bot"],
-            cwd=tmp_path,
-            env={**env, "PYTHONPATH": str(ROOT)},
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        result = run_bot(tmp_path, {**server.env(), "MODEL": "msd-vgg/pool9"})
         assert result.returncode == 2
         assert result.stderr.strip().splitlines() == [
             "error: MODEL: msd-vgg has no layer 'pool9'; known: pool5"
