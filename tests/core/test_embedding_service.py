@@ -135,8 +135,8 @@ async def test_a_killed_worker_costs_one_restart_and_no_track(tmp_path: Path) ->
     files = [encode(synth_music(60.0, seed=s), tmp_path / f"{s}.mp3") for s in range(6)]
     async with EmbeddingService(parse_model_spec("mfcc"), workers=2) as service:
         tasks = [asyncio.create_task(service.embed(f)) for f in files]
-        await asyncio.sleep(0.3)  # all six submitted, two of them being embedded
-        assert not any(task.done() for task in tasks)
+        await asyncio.sleep(0)  # each task has run up to its submit: six tracks are in flight
+        assert not any(task.done() for task in tasks)  # a 60 s track takes far longer to embed
         os.kill(min(service.worker_pids()), signal.SIGKILL)
         results = await asyncio.gather(*tasks, return_exceptions=True)
         print(f"\none worker killed with 6 tracks in flight: restarts={service.restarts}")
@@ -151,7 +151,7 @@ async def test_a_track_that_crashes_its_worker_again_fails_alone(tmp_path: Path)
     async with EmbeddingService(parse_model_spec("mfcc"), workers=1) as service:
         first_pool = service.worker_pids()
         task = asyncio.create_task(service.embed(path))
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(0)  # submitted: the kill lands while it is in flight, never after
         os.kill(first_pool.pop(), signal.SIGKILL)
         await wait_for(lambda: service.restarts == 1 and bool(service.worker_pids()))
         assert not task.done()  # being retried
