@@ -106,7 +106,9 @@ class Reindexer:
         except (AudioError, WorkerCrashedError) as error:
             self.summary.failures.append((track, getattr(error, "reason", str(error))))
             return
-        await self.database.embeddings.put(track.id, self.model_id, embedding.vector)
+        await self.database.embeddings.put(
+            track.id, self.model_id, embedding.vector, embedding.sections
+        )
         self.summary.embedded += 1
 
 
