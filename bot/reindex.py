@@ -61,7 +61,8 @@ def _source_of(track: Track) -> tuple[Path | None, str]:
 
 
 class Reindexer:
-    """Embeds the catalog's tracks that lack a vector of `model_id`."""
+    """Embeds the catalog's tracks that lack a vector of `model_id`, or its section vectors
+    (stored before clips were answered by them)."""
 
     def __init__(self, database: Database, model_id: str) -> None:
         self.database = database
@@ -69,13 +70,14 @@ class Reindexer:
         self.summary = ReindexSummary()
 
     async def missing(self) -> list[Track]:
-        """Catalog tracks without a vector of the model, in import order."""
+        """Catalog tracks without a vector of the model (or without its sections), in import
+        order."""
         result: list[Track] = []
         offset = 0
         while page := await self.database.tracks.list(PAGE, offset):
             offset += len(page)
             for track in page:
-                if await self.database.embeddings.has(track.id, self.model_id):
+                if await self.database.embeddings.has_sections(track.id, self.model_id):
                     self.summary.present += 1
                 else:
                     result.append(track)

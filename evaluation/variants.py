@@ -82,11 +82,14 @@ def fused(
     excerpts = join([p.excerpts for p in parts])
     reencodes = join([p.reencodes for p in parts])
     assert catalog is not None and excerpts is not None
-    chosen = [
-        tuple(patches for part in parts for patches in part.chosen[i])
-        for i in range(catalog.shape[0])
-    ]
-    clips = Clips(excerpts, [fused_sections(tracks) for tracks in chosen])
+    chosen: list[tuple[npt.NDArray[np.float32], ...]] = []
+    clips = None
+    if all(part.chosen for part in parts):  # each part's patches known: clips as the bot's
+        chosen = [
+            tuple(patches for part in parts for patches in part.chosen[i])
+            for i in range(catalog.shape[0])
+        ]
+        clips = Clips(excerpts, [fused_sections(tracks) for tracks in chosen])
     if not z:
         return PartVectors(catalog, excerpts, reencodes, clips, chosen)
     statistics = blended(catalog, None)

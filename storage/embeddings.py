@@ -61,6 +61,14 @@ class EmbeddingRepository:
         )
         return row is not None
 
+    async def has_sections(self, track_id: int, model_id: str) -> bool:
+        """Whether the track's vector of this model was stored with its section vectors."""
+        row = await self._sql.fetchone(
+            "SELECT 1 FROM embeddings WHERE track_id = ? AND model_id = ? AND sections NOT NULL",
+            (track_id, model_id),
+        )
+        return row is not None
+
     async def sections(
         self, model_id: str, track_ids: Sequence[int]
     ) -> dict[int, npt.NDArray[np.float32]]:

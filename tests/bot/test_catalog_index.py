@@ -45,7 +45,7 @@ class StubEmbedder:
 
     async def embed(self, path: Path) -> TrackEmbedding:
         return TrackEmbedding(
-            MODEL, self.vector, ("rock",), np.ones(1, np.float32), 1.0, 1, self.vector[None]
+            MODEL, self.vector, ("rock",), np.ones(1, np.float32), 180.0, 8, self.vector[None]
         )
 
 
