@@ -84,3 +84,23 @@ def test_a_covering_model_serves(tmp_path: Path) -> None:
             assert chosen == spec and line == "serving with mfcc-stats@fe1 (1 tracks)"
 
     asyncio.run(check())
+
+
+def test_reindex_gives_vectors_stored_before_sections_their_sections(tmp_path: Path) -> None:
+    music = tmp_path / "music"
+    music.mkdir()
+    for i in range(3):
+        encode(synth_music(10.0, seed=i, **style_for(i)), music / f"A{i} - S{i}.mp3")
+    database = tmp_path / "catalog.sqlite3"
+    assert run_bot("import", str(music), database=database, model="mfcc").returncode == 0
+    with sqlite3.connect(database) as db:  # as a catalog imported before migration 6 holds them
+        db.execute("UPDATE embeddings SET sections = NULL WHERE track_id IN (1, 2)")
+        before = dict(db.execute("SELECT track_id, vector FROM embeddings").fetchall())
+
+    done = run_bot("reindex", database=database, model="mfcc")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("embedded 2 · already had the model 1"), done.stdout
+    with sqlite3.connect(database) as db:
+        rows = db.execute("SELECT track_id, vector, length(sections) FROM embeddings").fetchall()
+    assert {track_id: vector for track_id, vector, _ in rows} == before  # same vectors
+    assert all(size and size % (2 * 104) == 0 for _, _, size in rows)
