@@ -161,7 +161,7 @@ class Importer:
             return
         if track is None:
             track = await self._add_track(path, digest, embedding.seconds_analysed, known, source)
-        await self.database.embeddings.put(track.id, model_id, embedding.vector)
+        await self.database.embeddings.put(track.id, model_id, embedding.vector, embedding.sections)
         self.summary.added += 1
 
     async def _add_track(
