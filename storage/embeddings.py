@@ -4,6 +4,9 @@ A vector is keyed by (track, model id): vectors of different models live side by
 never mixed, because every read filters on one model id.
 """
 
+import json
+import sqlite3
+
 import numpy as np
 import numpy.typing as npt
 
@@ -93,21 +96,39 @@ class EmbeddingRepository:
                 "SELECT track_id, dim, vector FROM embeddings WHERE model_id = ? ORDER BY track_id",
                 (model_id,),
             )
-        dims = {int(row["dim"]) for row in rows}
-        if len(dims) > 1:
-            raise DimensionMismatchError(
-                f"model {model_id!r} has vectors of lengths {sorted(dims)}"
+        return _snapshot(model_id, int(state["revision"]), rows)
+
+    async def load_rows(self, model_id: str, track_ids: npt.ArrayLike) -> Catalog:
+        """The vectors of `model_id` of just these tracks (those that still have one), ascending
+        by track id, and the revision they were read at: what re-scoring a large catalog's
+        index candidates reads instead of holding the whole matrix."""
+        wanted = json.dumps([int(track_id) for track_id in np.asarray(track_ids).ravel()])
+        async with self._sql.transaction(write=False) as tx:
+            state = await tx.fetchone_required("SELECT revision FROM catalog_state WHERE id = 1")
+            rows = await tx.fetchall(
+                """SELECT track_id, dim, vector FROM embeddings
+                   WHERE model_id = ? AND track_id IN (SELECT value FROM json_each(?))
+                   ORDER BY track_id""",
+                (model_id, wanted),
             )
-        width = dims.pop() if dims else 0
-        track_ids = np.fromiter((row["track_id"] for row in rows), dtype=np.int64, count=len(rows))
-        matrix = (
-            np.frombuffer(b"".join(row["vector"] for row in rows), dtype=FLOAT32_LE)
-            .astype(np.float32)
-            .reshape(len(rows), width)
-        )
-        track_ids.flags.writeable = False
-        matrix.flags.writeable = False
-        return Catalog(model_id, int(state["revision"]), track_ids, matrix)
+        return _snapshot(model_id, int(state["revision"]), rows)
+
+
+def _snapshot(model_id: str, revision: int, rows: list[sqlite3.Row]) -> Catalog:
+    """A read-only Catalog of `rows` (track_id, dim, vector), in their order."""
+    dims = {int(row["dim"]) for row in rows}
+    if len(dims) > 1:
+        raise DimensionMismatchError(f"model {model_id!r} has vectors of lengths {sorted(dims)}")
+    width = dims.pop() if dims else 0
+    track_ids = np.fromiter((row["track_id"] for row in rows), dtype=np.int64, count=len(rows))
+    matrix = (
+        np.frombuffer(b"".join(row["vector"] for row in rows), dtype=FLOAT32_LE)
+        .astype(np.float32)
+        .reshape(len(rows), width)
+    )
+    track_ids.flags.writeable = False
+    matrix.flags.writeable = False
+    return Catalog(model_id, revision, track_ids, matrix)
 
 
 async def _stored_dim(
