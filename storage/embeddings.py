@@ -103,15 +103,17 @@ class EmbeddingRepository:
         by track id, and the revision they were read at: what re-scoring a large catalog's
         index candidates reads instead of holding the whole matrix."""
         wanted = json.dumps([int(track_id) for track_id in np.asarray(track_ids).ravel()])
-        async with self._sql.transaction(write=False) as tx:
-            state = await tx.fetchone_required("SELECT revision FROM catalog_state WHERE id = 1")
-            rows = await tx.fetchall(
-                """SELECT track_id, dim, vector FROM embeddings
-                   WHERE model_id = ? AND track_id IN (SELECT value FROM json_each(?))
-                   ORDER BY track_id""",
-                (model_id, wanted),
-            )
-        return _snapshot(model_id, int(state["revision"]), rows)
+        # one statement, so one snapshot and one trip to the connection's thread (per query)
+        rows = await self._sql.fetchall(
+            """SELECT track_id, dim, vector,
+                      (SELECT revision FROM catalog_state WHERE id = 1) AS revision
+               FROM embeddings
+               WHERE model_id = ? AND track_id IN (SELECT value FROM json_each(?))
+               ORDER BY track_id""",
+            (model_id, wanted),
+        )
+        revision = int(rows[0]["revision"]) if rows else await self.revision()
+        return _snapshot(model_id, revision, rows)
 
 
 def _snapshot(model_id: str, revision: int, rows: list[sqlite3.Row]) -> Catalog:
