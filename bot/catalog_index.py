@@ -6,10 +6,10 @@ per model id, so rankings never mix models. `CatalogIndex` keeps it in step with
 (storage.CatalogCache, which moves with the catalog revision): tracks added since the index's
 revision are added to it; removed or replaced vectors, a file of another model, a corrupt file,
 or more new tracks than the index holds (its quantisers were trained on a much smaller catalog)
-make it rebuild from the catalog. The index's best candidates are re-scored exactly from their
-float32 rows, read by id from the database, so scores are true cosines and the order among
-candidates is the exact one; once the index is current the catalog's matrix is released, so
-above the crossover the bot holds about the index's size, not 1 GB per million vectors.
+make it rebuild from the catalog. The index ranks from its own half-precision copies of the
+vectors (scores within about 1e-3 of the cosines), so once it is current the catalog's matrix
+is released: above the crossover the bot holds the index (about 0.6 GB per million 256-d
+vectors), not the index and a 1 GB-per-million matrix besides.
 
 Over a read-only database (`read_only`) nothing is built or written: the saved index is used
 when it is current, and otherwise every query is ranked exactly.
@@ -81,8 +81,8 @@ class CatalogIndex:
         index = self._index
         idle = not self._lock.locked()
         if index is not None and idle and index.revision == await catalogs.revision():
-            try:  # current: its candidates' rows are all it needs, no matrix
-                return await self._search(index, query, catalogs, k)
+            try:  # current: the index alone answers, no matrix needed
+                return index.search(query, k)
             except Exception:
                 log.exception("index unusable for %s; ranked exactly", self.model_id)
         catalog = await catalogs.get()
@@ -91,25 +91,14 @@ class CatalogIndex:
             return rank(query, catalog.matrix, catalog.track_ids, k)
         try:
             index = await self.sync(catalog)
-            candidates = index.search(query, k)
+            ranking = index.search(query, k)
         except IndexNotCurrentError:
             return rank(query, catalog.matrix, catalog.track_ids, k)
         except Exception:  # an optional accelerator never costs an answer: rank exactly
             log.exception("index unusable for %s; ranked exactly", self.model_id)
             return rank(query, catalog.matrix, catalog.track_ids, k)
-        rows = np.minimum(np.searchsorted(catalog.track_ids, candidates.ids), len(catalog) - 1)
-        rows = rows[catalog.track_ids[rows] == candidates.ids]
-        ranking = rank(query, catalog.matrix[rows], catalog.track_ids[rows], k)
-        catalogs.release()  # the index is current: later queries read only their candidates
+        catalogs.release()  # the index is current: later queries need no matrix
         return ranking
-
-    async def _search(
-        self, index: ann.VectorIndex, query: npt.NDArray[np.float32], catalogs: CatalogCache, k: int
-    ) -> Ranking:
-        """The index's candidates re-scored exactly from their rows, read by id."""
-        candidates = index.search(query, k)
-        rows = await catalogs.rows(candidates.ids)
-        return rank(query, rows.matrix, rows.track_ids, k)
 
     async def prepare(self, catalogs: CatalogCache) -> None:
         """Load, update or build the index now (start-up), if this catalog uses one; then the

@@ -5,7 +5,7 @@ query would dominate its latency. `CatalogCache` reads the catalog revision (one
 triggers on any change to the embeddings, from any connection or process) before each use and
 reloads the matrix only when the revision moved. A caller that ranks through an index of the
 catalog instead (bot/catalog_index.py, above its crossover) `release`s the matrix once the index
-is current, and reads just the rows it re-scores with `rows`.
+is current and checks `revision` before each query.
 """
 
 import asyncio
@@ -45,8 +45,6 @@ class CatalogSource(Protocol):
 
     async def load_catalog(self, model_id: str) -> Catalog: ...
 
-    async def load_rows(self, model_id: str, track_ids: npt.ArrayLike) -> Catalog: ...
-
 
 class CatalogCache:
     """Holds the `Catalog` of one model id; `await get()` before each ranking."""
@@ -72,10 +70,6 @@ class CatalogCache:
     async def revision(self) -> int:
         """The catalog revision now (one row): whether a snapshot or an index is still current."""
         return await self._source.revision()
-
-    async def rows(self, track_ids: npt.ArrayLike) -> Catalog:
-        """The vectors of just these tracks, read now (the whole matrix is not loaded)."""
-        return await self._source.load_rows(self.model_id, track_ids)
 
     def release(self) -> None:
         """Stop holding the matrix (its memory is freed once no ranking uses it); the next

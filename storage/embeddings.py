@@ -4,7 +4,6 @@ A vector is keyed by (track, model id): vectors of different models live side by
 never mixed, because every read filters on one model id.
 """
 
-import json
 import sqlite3
 
 import numpy as np
@@ -128,23 +127,6 @@ class EmbeddingRepository:
         track_ids.flags.writeable = False
         matrix.flags.writeable = False
         return Catalog(model_id, int(state["revision"]), track_ids, matrix)
-
-    async def load_rows(self, model_id: str, track_ids: npt.ArrayLike) -> Catalog:
-        """The vectors of `model_id` of just these tracks (those that still have one), ascending
-        by track id, and the revision they were read at: what re-scoring a large catalog's
-        index candidates reads instead of holding the whole matrix."""
-        wanted = json.dumps([int(track_id) for track_id in np.asarray(track_ids).ravel()])
-        # one statement, so one snapshot and one trip to the connection's thread (per query)
-        rows = await self._sql.fetchall(
-            """SELECT track_id, dim, vector,
-                      (SELECT revision FROM catalog_state WHERE id = 1) AS revision
-               FROM embeddings
-               WHERE model_id = ? AND track_id IN (SELECT value FROM json_each(?))
-               ORDER BY track_id""",
-            (model_id, wanted),
-        )
-        revision = int(rows[0]["revision"]) if rows else await self.revision()
-        return _snapshot(model_id, revision, rows)
 
 
 def _snapshot(model_id: str, revision: int, rows: list[sqlite3.Row]) -> Catalog:
