@@ -13,14 +13,23 @@ smallest size at which the index is faster at recall@10 ≥ 0.98.
 Random unit vectors are the hard case for any index: nothing is clustered, and the 10th
 neighbour of a query is barely closer than the 1000th. A real catalog is much more clustered.
 
+--bot-memory N builds a SQLite catalog of N vectors and measures the bot's own resident memory
+for ranking: a CatalogIndex prepared from a CatalogCache as at the bot's start (the matrix read,
+the index built, the matrix released), against the same cache holding the matrix as the bot
+does below the crossover.
+
 --ten-million adds 10,000,000 vectors, generated and indexed in chunks: their float32 matrix
 (10 GB) is never held, so exact ranking there is extrapolated from the largest measured size
 (it is linear in the catalog size) and its ground truth computed chunk by chunk.
 """
 
 import argparse
+import asyncio
+import gc
 import os
+import sqlite3
 import statistics
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,8 +37,10 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from bot.catalog_index import CatalogIndex
 from core import index as ann
 from core.ranking import rank
+from storage import CatalogCache, Database
 
 DIM = 256  # msd-vgg/pool5
 MODEL = "bench/random-unit"
@@ -37,6 +48,57 @@ K = 100
 CHUNK = 250_000
 HELD = 2_000_000  # above this the float32 matrix is not kept (exact is extrapolated)
 TARGET_RECALL = 0.98
+
+
+def write_catalog(path: Path, n: int) -> None:
+    """A SQLite catalog (the bot's schema) of the n vectors `chunks(n, n)`, track ids 1…n."""
+
+    async def create() -> None:
+        await (await Database(path).open()).close()
+
+    asyncio.run(create())
+    conn = sqlite3.connect(path)
+    try:
+        conn.execute("PRAGMA journal_mode = OFF")  # a bulk load
+        conn.execute("PRAGMA synchronous = OFF")
+        conn.execute("BEGIN")
+        offset = 0
+        for part in chunks(n, n):
+            ids = range(offset + 1, offset + len(part) + 1)
+            conn.executemany(
+                "INSERT INTO tracks (id, sha256, title) VALUES (?, ?, ?)",
+                ((i, f"{i:064x}", f"t{i}") for i in ids),
+            )
+            conn.executemany(
+                "INSERT INTO embeddings (track_id, model_id, dim, vector) VALUES (?, ?, ?, ?)",
+                ((i, MODEL, DIM, row.tobytes()) for i, row in zip(ids, part, strict=True)),
+            )
+            offset += len(part)
+        conn.execute("COMMIT")
+        conn.execute("PRAGMA journal_mode = WAL")  # as the bot keeps it
+    finally:
+        conn.close()
+
+
+async def bot_memory(path: Path) -> tuple[int, int, float]:
+    """The bot's resident bytes for ranking a catalog above the crossover (index, no matrix)
+    and below it (the cached matrix), and the index's preparation time."""
+    async with Database(path) as database:
+        gc.collect()
+        before = resident_bytes()
+        catalogs = CatalogCache(database.embeddings, MODEL)
+        index = CatalogIndex(None, MODEL)  # kept in memory: nothing written beside the file
+        started = time.perf_counter()
+        await index.prepare(catalogs)
+        prepared_s = time.perf_counter() - started
+        assert index.builds == 1 and not catalogs.held
+        gc.collect()
+        with_index = resident_bytes() - before
+        catalog = await catalogs.get()  # as below the crossover: the matrix held
+        gc.collect()
+        with_matrix = resident_bytes() - before - with_index
+        del catalog
+    return with_index, with_matrix, prepared_s
 
 
 def chunks(n: int, seed: int) -> Iterator[npt.NDArray[np.float32]]:
@@ -138,9 +200,26 @@ def main() -> None:
     )
     parser.add_argument("--queries", type=int, default=200, help="queries per size")
     parser.add_argument("--exact-runs", type=int, default=50, help="exact queries timed above 100k")
+    parser.add_argument(
+        "--bot-memory", type=int, metavar="N", help="only the bot's memory, on N vectors"
+    )
     arguments = parser.parse_args()
     if not ann.available():
         raise SystemExit("faiss is not installed: pip install -r requirements-scale.txt")
+    if arguments.bot_memory:
+        n = arguments.bot_memory
+        with tempfile.TemporaryDirectory(prefix="index-speed-") as folder:
+            path = Path(folder) / "catalog.sqlite3"
+            write_catalog(path, n)
+            with_index, with_matrix, prepared_s = asyncio.run(bot_memory(path))
+        print(
+            f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; {n:,} {DIM}-d "
+            f"vectors in SQLite: the bot's resident memory for ranking above the crossover "
+            f"(index, matrix released) {with_index / n * 1e6 / 2**20:.0f} MB/million "
+            f"(prepared in {prepared_s:.1f} s); the matrix it holds below the crossover "
+            f"{with_matrix / n * 1e6 / 2**20:.0f} MB/million more"
+        )
+        return
     sizes = sorted(arguments.sizes) + ([10_000_000] if arguments.ten_million else [])
     rng = np.random.default_rng(12345)
     queries = rng.standard_normal((arguments.queries, DIM), dtype=np.float32)
