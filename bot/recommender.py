@@ -124,8 +124,8 @@ class Recommender:
         started = time.monotonic()
         embedding = await self.embedder.embed(path)
         if not self.model.standardised:
-            # exact below the crossover; above it the index, whose candidates are re-scored
-            # from their rows, without holding the catalog matrix (bot/catalog_index.py)
+            # exact below the crossover; above it the index alone, and then the catalog
+            # matrix is not held (bot/catalog_index.py)
             ranking = await self.index.rank(embedding.vector, self.catalog, RESULTS_KEPT + 1)
             if len(ranking) == 0:
                 raise EmptyCatalogError(self._empty())
