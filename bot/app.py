@@ -62,7 +62,7 @@ async def open_resources(application: BotApplication) -> None:
     recommender = Recommender(database, embedder, model)
     catalog = await recommender.catalog.get()
     if not model.standardised:  # large catalogs: load or build the index now, not on a query
-        await recommender.index.prepare(catalog)
+        await recommender.index.prepare(recommender.catalog)
     downloads = fresh_downloads(settings.database_path)
     application.bot_data.resources = Resources(settings, database, recommender, downloads)
     for language, commands in COMMANDS.items():

@@ -1,14 +1,18 @@
-"""The ranking of a query against a catalog snapshot: exact below core.index.CROSSOVER vectors
+"""The ranking of a query against a model's catalog: exact below core.index.CROSSOVER vectors
 (or without the optional faiss install), through the approximate index of the model above it.
 
 The index file lives beside the database, `<database file>.index/<model id>-<hash>.faiss`, one
 per model id, so rankings never mix models. `CatalogIndex` keeps it in step with the catalog
-snapshot it is handed (storage.CatalogCache's, which moves with the catalog revision): tracks
-added since the index's revision are added to it; removed or replaced vectors, a file of
-another model, a corrupt file, or more new tracks than the index holds (its quantisers were
-trained on a much smaller catalog) make it rebuild from the snapshot. Every candidate the index
-returns is re-scored exactly from the snapshot's matrix, so scores are true cosines and the
-order among candidates is the exact one.
+(storage.CatalogCache, which moves with the catalog revision): tracks added since the index's
+revision are added to it; removed or replaced vectors, a file of another model, a corrupt file,
+or more new tracks than the index holds (its quantisers were trained on a much smaller catalog)
+make it rebuild from the catalog. The index ranks from its own half-precision copies of the
+vectors (scores within about 1e-3 of the cosines), so once it is current the catalog's matrix
+is released: above the crossover the bot holds the index (about 0.6 GB per million 256-d
+vectors), not the index and a 1 GB-per-million matrix besides.
+
+Over a read-only database (`read_only`) nothing is built or written: the saved index is used
+when it is current, and otherwise every query is ranked exactly.
 """
 
 import asyncio
@@ -22,7 +26,7 @@ import numpy.typing as npt
 
 from core import index as ann
 from core.ranking import Ranking, rank
-from storage import Catalog
+from storage import Catalog, CatalogCache
 
 log = logging.getLogger(__name__)
 
@@ -43,16 +47,27 @@ def index_file(folder: Path, model_id: str) -> Path:
     return folder / f"{safe}-{digest}.{ann.LIBRARY}"
 
 
+class IndexNotCurrentError(ann.VectorIndexError):
+    """Over a read-only database: no saved index of the catalog's current revision."""
+
+
 class CatalogIndex:
     """Ranks queries of one model id; holds (and saves) its approximate index when used."""
 
     def __init__(
-        self, folder: Path | None, model_id: str, *, crossover: int = ann.CROSSOVER
+        self,
+        folder: Path | None,
+        model_id: str,
+        *,
+        crossover: int | None = None,
+        read_only: bool = False,
     ) -> None:
         self.model_id = model_id
         self.path = index_file(folder, model_id) if folder is not None else None
-        self.crossover = crossover
+        self.crossover = ann.CROSSOVER if crossover is None else crossover
+        self.read_only = read_only  # never build or write: use the saved index or rank exactly
         self._index: ann.VectorIndex | None = None
+        self._not_current: int | None = None  # read-only: the revision no saved index covers
         self._lock = asyncio.Lock()
         self.builds = 0  # full builds from the catalog
         self.additions = 0  # incremental updates
@@ -61,45 +76,70 @@ class CatalogIndex:
         """Whether a catalog of this size is ranked through the index (faiss installed)."""
         return len(catalog) >= self.crossover and ann.available()
 
-    async def rank(self, query: npt.NDArray[np.float32], catalog: Catalog, k: int) -> Ranking:
+    async def rank(self, query: npt.NDArray[np.float32], catalogs: CatalogCache, k: int) -> Ranking:
         """The `k` catalog tracks most similar to `query`, best first (see the module)."""
+        index = self._index
+        idle = not self._lock.locked()
+        if index is not None and idle and index.revision == await catalogs.revision():
+            try:  # current: the index alone answers, no matrix needed
+                return index.search(query, k)
+            except Exception:
+                log.exception("index unusable for %s; ranked exactly", self.model_id)
+        catalog = await catalogs.get()
         if not self.used_for(catalog) or self._lock.locked():
             # small catalog, no faiss, or an update in progress: the exact ranking, at once
             return rank(query, catalog.matrix, catalog.track_ids, k)
         try:
             index = await self.sync(catalog)
-            candidates = index.search(query, k)
+            ranking = index.search(query, k)
+        except IndexNotCurrentError:
+            return rank(query, catalog.matrix, catalog.track_ids, k)
         except Exception:  # an optional accelerator never costs an answer: rank exactly
             log.exception("index unusable for %s; ranked exactly", self.model_id)
             return rank(query, catalog.matrix, catalog.track_ids, k)
-        rows = np.minimum(np.searchsorted(catalog.track_ids, candidates.ids), len(catalog) - 1)
-        rows = rows[catalog.track_ids[rows] == candidates.ids]
-        return rank(query, catalog.matrix[rows], catalog.track_ids[rows], k)
+        catalogs.release()  # the index is current: later queries need no matrix
+        return ranking
 
-    async def prepare(self, catalog: Catalog) -> None:
-        """Load, update or build the index now (start-up), if this catalog uses one."""
+    async def prepare(self, catalogs: CatalogCache) -> None:
+        """Load, update or build the index now (start-up), if this catalog uses one; then the
+        matrix is released, as after a query."""
+        catalog = await catalogs.get()
         if self.used_for(catalog):
             try:
                 await self.sync(catalog)
+            except IndexNotCurrentError:
+                log.info("no current index of %s over a read-only database", self.model_id)
             except Exception:  # the bot still starts: queries rank exactly or retry the index
                 log.exception("index not prepared for %s", self.model_id)
+            else:
+                catalogs.release()
 
     async def sync(self, catalog: Catalog) -> ann.VectorIndex:
-        """The index, brought to `catalog`'s revision (in a thread: a build takes seconds)."""
+        """The index, brought to `catalog`'s revision (in a thread: a build takes seconds).
+        IndexNotCurrentError when read-only and no saved index is current."""
         if catalog.model_id != self.model_id:
             raise ann.IndexMismatchError(f"a {catalog.model_id} catalog for {self.model_id}")
         async with self._lock:
             index = self._index
             if index is not None and _current(index, catalog):
                 return index
+            if self.read_only and self._not_current == catalog.revision:
+                raise IndexNotCurrentError(f"no index of {self.model_id} at {catalog.revision}")
             index = await asyncio.to_thread(self._synced, catalog)
             self._index = index
             return index
 
     def _synced(self, catalog: Catalog) -> ann.VectorIndex:
-        index = self._index if self._index is not None else self._load(catalog.dim)
+        index = self._index
+        if index is None or (self.read_only and not _current(index, catalog)):
+            loaded = self._load(catalog.dim)  # read-only: another process may have saved it
+            index = loaded if loaded is not None else index
         if index is not None and _current(index, catalog):
             return index
+        if self.read_only:  # never built nor written beside a read-only database
+            self._not_current = catalog.revision
+            log.info("saved index of %s is not current: ranked exactly", self.model_id)
+            raise IndexNotCurrentError(f"no index of {self.model_id} at {catalog.revision}")
         if index is not None and index.dim == catalog.dim and self._bridge(index, catalog):
             self.additions += 1
         else:

@@ -98,8 +98,11 @@ class Recommender:
         # a standardised model ranks in its catalog's space, recomputed when the catalog changes
         self._prior = load_prior(model.model_id) if model.standardised else None
         self._space: tuple[int, RankingSpace] | None = None
-        # exact ranking below the crossover; the approximate index (optional install) above it
-        self.index = index or CatalogIndex(index_folder(database.path), model.model_id)
+        # exact ranking below the crossover; the approximate index (optional install) above it,
+        # only read, never built or written, over a read-only database
+        self.index = index or CatalogIndex(
+            index_folder(database.path), model.model_id, read_only=database.read_only
+        )
 
     def ranking_space(self, catalog: Catalog) -> RankingSpace | None:
         """The catalog's standardised space (None for a model ranked by plain cosine)."""
@@ -122,17 +125,22 @@ class Recommender:
         """
         started = time.monotonic()
         embedding = await self.embedder.embed(path)
-        catalog = await self.catalog.get()
-        if len(catalog) == 0:
-            raise EmptyCatalogError(f"the catalog has no tracks indexed with {self.model.model_id}")
-        space = self.ranking_space(catalog)
-        if space is None:
-            ranking = await self.index.rank(embedding.vector, catalog, RESULTS_KEPT + 1)
+        if not self.model.standardised:
+            # exact below the crossover; above it the index alone, and then the catalog
+            # matrix is not held (bot/catalog_index.py)
+            ranking = await self.index.rank(embedding.vector, self.catalog, RESULTS_KEPT + 1)
+            if len(ranking) == 0:
+                raise EmptyCatalogError(self._empty())
             best_raw = ranking
         else:
             # a standardised space moves with the catalog's statistics: ranked exactly, no index;
             # a copy is recognised by the stored vectors' plain cosine, since standardising
             # spreads the scores of re-encodes too widely to set a threshold on
+            catalog = await self.catalog.get()
+            if len(catalog) == 0:
+                raise EmptyCatalogError(self._empty())
+            space = self.ranking_space(catalog)
+            assert space is not None
             query = space.query(embedding.vector)
             ranking = rank(query, space.matrix, catalog.track_ids, RESULTS_KEPT + 1)
             best_raw = rank(embedding.vector, catalog.matrix, catalog.track_ids, 1)
@@ -162,6 +170,9 @@ class Recommender:
         present = np.array([i for i in candidates if int(i) in sections], np.int64)
         source = clip_source(clip.vector, present, [sections[int(i)] for i in present])
         return ranking if source is None else led_by(ranking, *source)
+
+    def _empty(self) -> str:
+        return f"the catalog has no tracks indexed with {self.model.model_id}"
 
     async def page(
         self,

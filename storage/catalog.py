@@ -3,7 +3,9 @@
 Ranking a query needs every catalog vector of the query's model; reading thousands of blobs per
 query would dominate its latency. `CatalogCache` reads the catalog revision (one row, bumped by
 triggers on any change to the embeddings, from any connection or process) before each use and
-reloads the matrix only when the revision moved.
+reloads the matrix only when the revision moved. A caller that ranks through an index of the
+catalog instead (bot/catalog_index.py, above its crossover) `release`s the matrix once the index
+is current and checks `revision` before each query.
 """
 
 import asyncio
@@ -64,3 +66,17 @@ class CatalogCache:
             self._catalog = catalog
             self.loads += 1
             return catalog
+
+    async def revision(self) -> int:
+        """The catalog revision now (one row): whether a snapshot or an index is still current."""
+        return await self._source.revision()
+
+    def release(self) -> None:
+        """Stop holding the matrix (its memory is freed once no ranking uses it); the next
+        `get` reads it again."""
+        self._catalog = None
+
+    @property
+    def held(self) -> bool:
+        """Whether a matrix is held now."""
+        return self._catalog is not None

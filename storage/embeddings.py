@@ -4,6 +4,7 @@ A vector is keyed by (track, model id): vectors of different models live side by
 never mixed, because every read filters on one model id.
 """
 
+import sqlite3
 from collections.abc import Sequence
 
 import numpy as np
@@ -15,6 +16,7 @@ from storage.errors import DimensionMismatchError
 from storage.session import Connector, Session
 
 _IDS_PER_QUERY = 500  # bound parameters per statement, well under SQLite's limit
+LOAD_CHUNK = 20_000  # rows read at a time by load_catalog (20 MB of 256-d vectors)
 
 
 class EmbeddingRepository:
@@ -128,30 +130,62 @@ class EmbeddingRepository:
     async def load_catalog(self, model_id: str) -> Catalog:
         """All vectors of `model_id` and the revision they were read at, from one snapshot.
 
+        Read LOAD_CHUNK rows at a time into the matrix, so that a large catalog needs about its
+        matrix's size while it loads (1 GB per million 256-d vectors), not three times that.
         Raises DimensionMismatchError if the stored vectors disagree on their length (written
         around `put`, e.g. by a manual edit).
         """
         async with self._sql.transaction(write=False) as tx:
             state = await tx.fetchone_required("SELECT revision FROM catalog_state WHERE id = 1")
-            rows = await tx.fetchall(
-                "SELECT track_id, dim, vector FROM embeddings WHERE model_id = ? ORDER BY track_id",
-                (model_id,),
+            count = await tx.fetchone_required(
+                "SELECT COUNT(*) AS n FROM embeddings WHERE model_id = ?", (model_id,)
             )
-        dims = {int(row["dim"]) for row in rows}
-        if len(dims) > 1:
-            raise DimensionMismatchError(
-                f"model {model_id!r} has vectors of lengths {sorted(dims)}"
-            )
-        width = dims.pop() if dims else 0
-        track_ids = np.fromiter((row["track_id"] for row in rows), dtype=np.int64, count=len(rows))
-        matrix = (
-            np.frombuffer(b"".join(row["vector"] for row in rows), dtype=FLOAT32_LE)
-            .astype(np.float32)
-            .reshape(len(rows), width)
-        )
+            track_ids = np.zeros(0, np.int64)
+            matrix = np.zeros((0, 0), np.float32)
+            filled, last = 0, None
+            while filled < int(count["n"]):
+                rows = await tx.fetchall(
+                    """SELECT track_id, dim, vector FROM embeddings
+                       WHERE model_id = ? AND track_id > coalesce(?, -9223372036854775808)
+                       ORDER BY track_id LIMIT ?""",
+                    (model_id, last, LOAD_CHUNK),
+                )
+                if not rows:
+                    break
+                part = _snapshot(model_id, 0, rows)
+                if filled == 0:
+                    track_ids = np.empty(int(count["n"]), np.int64)
+                    matrix = np.empty((int(count["n"]), part.dim), np.float32)
+                elif part.dim != matrix.shape[1]:
+                    dims = sorted({part.dim, int(matrix.shape[1])})
+                    raise DimensionMismatchError(
+                        f"model {model_id!r} has vectors of lengths {dims}"
+                    )
+                track_ids[filled : filled + len(part)] = part.track_ids
+                matrix[filled : filled + len(part)] = part.matrix
+                filled += len(part)
+                last = int(part.track_ids[-1])
+        track_ids, matrix = track_ids[:filled], matrix[:filled]
         track_ids.flags.writeable = False
         matrix.flags.writeable = False
         return Catalog(model_id, int(state["revision"]), track_ids, matrix)
+
+
+def _snapshot(model_id: str, revision: int, rows: list[sqlite3.Row]) -> Catalog:
+    """A read-only Catalog of `rows` (track_id, dim, vector), in their order."""
+    dims = {int(row["dim"]) for row in rows}
+    if len(dims) > 1:
+        raise DimensionMismatchError(f"model {model_id!r} has vectors of lengths {sorted(dims)}")
+    width = dims.pop() if dims else 0
+    track_ids = np.fromiter((row["track_id"] for row in rows), dtype=np.int64, count=len(rows))
+    matrix = (
+        np.frombuffer(b"".join(row["vector"] for row in rows), dtype=FLOAT32_LE)
+        .astype(np.float32)
+        .reshape(len(rows), width)
+    )
+    track_ids.flags.writeable = False
+    matrix.flags.writeable = False
+    return Catalog(model_id, revision, track_ids, matrix)
 
 
 async def _stored_dim(

@@ -14,8 +14,8 @@ from bot.recommender import RESULTS_KEPT, Recommender
 from core import index as ann
 from core.embedding import TrackEmbedding
 from core.models.spec import parse_model_spec
-from core.ranking import rank
-from storage import Catalog, Database
+from core.ranking import Ranking, rank
+from storage import Catalog, CatalogCache, Database
 
 SPEC = parse_model_spec("msd-vgg/pool5")
 MODEL = SPEC.model_id
@@ -33,6 +33,34 @@ def unit_rows(n: int, seed: int) -> npt.NDArray[np.float32]:
 def catalog(ids: npt.NDArray[np.int64], matrix: npt.NDArray[np.float32], revision: int) -> Catalog:
     order = np.argsort(ids)
     return Catalog(MODEL, revision, ids[order].astype(np.int64), matrix[order])
+
+
+def assert_as_exact(
+    ids: npt.NDArray[np.int64], scores: npt.NDArray[np.float32], exact: Ranking
+) -> None:
+    """The index's answer: the exact ranking's tracks, their cosines to within its
+    half-precision copies (1e-3), best first (near-ties may come in either order)."""
+    assert sorted(ids) == sorted(exact.ids)
+    truth = dict(zip(exact.ids.tolist(), exact.scores.tolist(), strict=True))
+    assert np.allclose(scores, [truth[i] for i in ids.tolist()], atol=1e-3)
+    assert np.all(np.diff(scores) <= 0)
+
+
+class Snapshots:
+    """A CatalogCache's source serving one in-memory snapshot."""
+
+    def __init__(self, snapshot: Catalog) -> None:
+        self.snapshot = snapshot
+
+    async def revision(self) -> int:
+        return self.snapshot.revision
+
+    async def load_catalog(self, model_id: str) -> Catalog:
+        return self.snapshot
+
+
+def cache(snapshot: Catalog) -> CatalogCache:
+    return CatalogCache(Snapshots(snapshot), snapshot.model_id)
 
 
 class StubEmbedder:
@@ -98,8 +126,7 @@ async def test_above_the_crossover_the_recommender_ranks_through_the_index(
         embedder.vector = unit_rows(1, 4)[0]
         answer = await recommender.answer(tmp_path / "x.mp3")
         exact = rank(embedder.vector, snapshot.matrix, snapshot.track_ids, RESULTS_KEPT)
-        assert np.array_equal(answer.track_ids, exact.ids)  # 60 tracks: every one a candidate
-        assert np.allclose(answer.scores, exact.scores, atol=1e-6)  # exact cosines
+        assert_as_exact(answer.track_ids, answer.scores, exact)  # 60 tracks: all candidates
         assert index.builds == 1
         assert index_file(folder, MODEL).is_file()
         assert folder == tmp_path / "db.sqlite3.index"
@@ -115,7 +142,7 @@ async def test_new_tracks_are_added_and_the_file_reused(tmp_path: Path) -> None:
     grown = catalog(ids, vectors, revision=2)
     synced = await index.sync(grown)
     assert (index.builds, index.additions, len(synced), synced.revision) == (1, 1, 600, 2)
-    found = await index.rank(vectors[550], grown, 10)
+    found = await index.rank(vectors[550], cache(grown), 10)
     assert found.ids[0] == 551  # a track added later is its own best match
 
     again = CatalogIndex(tmp_path, MODEL, crossover=0)  # a restart: the saved file is current
@@ -152,7 +179,7 @@ async def test_a_stale_index_is_rebuilt(
     assert "index stale" in caplog.text or "index rebuilt" in caplog.text
     assert sorted(synced.ids) == list(later.track_ids)
     query = later.matrix[5]
-    assert (await index.rank(query, later, 1)).ids[0] == later.track_ids[5]
+    assert (await index.rank(query, cache(later), 1)).ids[0] == later.track_ids[5]
 
 
 @needs_faiss
@@ -184,9 +211,9 @@ async def test_a_failing_index_falls_back_to_the_exact_ranking(
 
     monkeypatch.setattr(ann.VectorIndex, "build", broken)
     index = CatalogIndex(tmp_path, MODEL, crossover=0)
-    await index.prepare(snapshot)  # logged, not raised: the bot still starts
+    await index.prepare(cache(snapshot))  # logged, not raised: the bot still starts
     query = unit_rows(1, 12)[0]
-    found = await index.rank(query, snapshot, 20)
+    found = await index.rank(query, cache(snapshot), 20)
     exact = rank(query, snapshot.matrix, snapshot.track_ids, 20)
     assert np.array_equal(found.ids, exact.ids) and np.array_equal(found.scores, exact.scores)
     assert "ranked exactly" in caplog.text
@@ -197,3 +224,91 @@ def test_index_file_names_are_safe_and_distinct(tmp_path: Path) -> None:
     assert a.parent == b.parent == tmp_path and a != b
     assert "/" not in a.name and a.name.startswith("msd-vgg_pool5")
     assert index_folder(Path(":memory:")) is None
+
+
+@needs_faiss
+async def test_above_the_crossover_the_index_alone_answers_and_no_matrix_is_held(
+    tmp_path: Path,
+) -> None:
+    database = await filled_database(tmp_path / "db.sqlite3", unit_rows(80, 13))
+    try:
+        embedder = StubEmbedder()
+        index = CatalogIndex(index_folder(database.path), MODEL, crossover=50)
+        recommender = Recommender(database, embedder, SPEC, index)  # type: ignore[arg-type]
+        full = await database.embeddings.load_catalog(MODEL)
+        for query in unit_rows(3, 14):
+            embedder.vector = query
+            answer = await recommender.answer(tmp_path / "x.mp3")
+            exact = rank(query, full.matrix, full.track_ids, RESULTS_KEPT)
+            assert_as_exact(answer.track_ids, answer.scores, exact)  # 80 tracks: all candidates
+            assert not recommender.catalog.held  # the index serves: no matrix kept
+            assert (recommender.catalog.loads, index.builds) == (1, 1)  # read once, to build
+
+        removed = int(full.track_ids[0])
+        await database.tracks.remove(removed)  # a new revision: synced again, then released
+        embedder.vector = full.matrix[0]
+        answer = await recommender.answer(tmp_path / "x.mp3")
+        assert removed not in answer.track_ids and len(answer) == 79
+        assert (recommender.catalog.loads, index.builds) == (2, 2)
+        assert not recommender.catalog.held
+    finally:
+        await database.close()
+
+
+def folder_state(folder: Path) -> dict[str, tuple[int, int]]:
+    """Its files (but SQLite's own -wal and -shm, which a read-only WAL reader may create)."""
+    return {
+        p.name: (p.stat().st_mtime_ns, p.stat().st_size)
+        for p in folder.iterdir()
+        if not p.name.endswith(("-wal", "-shm"))
+    }
+
+
+@needs_faiss
+@pytest.mark.parametrize("saved", ["current", "stale", "none"])
+async def test_a_read_only_database_never_builds_nor_writes_an_index(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, saved: str
+) -> None:
+    """`python -m bot recommend` over a read-only database: the saved index when it is current,
+    else the exact ranking; never a build (seconds at a million vectors) nor a file written."""
+    monkeypatch.setattr(ann, "CROSSOVER", 50)
+    path = tmp_path / "db.sqlite3"
+    database = await filled_database(path, unit_rows(90, 16))
+    try:
+        if saved != "none":
+            writer = Recommender(database, StubEmbedder(), SPEC)  # type: ignore[arg-type]
+            assert not writer.index.read_only
+            await writer.index.prepare(writer.catalog)
+            assert writer.index.builds == 1
+        if saved == "stale":  # imported after the index was saved
+            track = await database.tracks.add(hashlib.sha256(b"late").hexdigest(), "late")
+            await database.embeddings.put(track, MODEL, unit_rows(1, 17)[0])
+    finally:
+        await database.close()
+    before = folder_state(tmp_path)
+    index_before = folder_state(tmp_path / "db.sqlite3.index") if saved != "none" else {}
+
+    reader = await Database(path, read_only=True).open()
+    try:
+        embedder = StubEmbedder()
+        recommender = Recommender(reader, embedder, SPEC)  # type: ignore[arg-type]
+        assert recommender.index.read_only
+        full = await reader.embeddings.load_catalog(MODEL)
+        for query in unit_rows(3, 18):
+            embedder.vector = query
+            answer = await recommender.answer(tmp_path / "x.mp3")
+            exact = rank(query, full.matrix, full.track_ids, RESULTS_KEPT)
+            if saved == "current":  # the saved index answers
+                assert_as_exact(answer.track_ids, answer.scores, exact)
+            else:  # the exact ranking, as without an index
+                assert np.array_equal(answer.track_ids, exact.ids)
+                assert np.array_equal(answer.scores, exact.scores)
+        assert (recommender.index.builds, recommender.index.additions) == (0, 0)
+        used = recommender.index._index is not None
+        assert used == (saved == "current")  # loaded when current, else ranked exactly
+        assert recommender.catalog.held == (saved != "current")
+    finally:
+        await reader.close()
+    assert folder_state(tmp_path) == before  # nothing created beside the database
+    if saved != "none":
+        assert folder_state(tmp_path / "db.sqlite3.index") == index_before

@@ -94,3 +94,25 @@ def test_sub_quantisers_divide_the_dimension() -> None:
     assert ann.subquantisers(50) == 50
     assert ann.subquantisers(200) == 100
     assert 200 % ann.subquantisers(200) == 0
+
+
+def test_scores_are_the_cosines_within_a_thousandth() -> None:
+    matrix, ids = unit_rows(3000, 11), np.arange(3000, dtype=np.int64)
+    index = ann.VectorIndex.build(MODEL, ids, matrix, revision=1)
+    for query in unit_rows(10, 12):
+        found = index.search(query, 100)
+        assert np.allclose(found.scores, matrix[found.ids] @ query, atol=1e-3)
+        assert np.all(np.diff(found.scores) <= 0)  # best first
+
+
+def test_a_file_of_the_earlier_format_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Format 1 held 8-bit copies: such a file is rebuilt (IndexFileError), never used."""
+    path = tmp_path / "model.faiss"
+    index = ann.VectorIndex.build(MODEL, np.arange(100, dtype=np.int64), unit_rows(100, 13), 1)
+    monkeypatch.setattr(ann, "FORMAT", 1)
+    index.save(path)
+    monkeypatch.undo()
+    with pytest.raises(ann.IndexFileError):
+        ann.VectorIndex.load(path, MODEL, DIM)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from storage import Database, DimensionMismatchError
+from storage import embeddings as embeddings_module
 
 AddTrack = Callable[..., Awaitable[int]]
 
@@ -223,3 +224,35 @@ async def test_many_tracks_sections_are_read_in_bounded_statements(
         await db.embeddings.put(track_id, "m", np.ones(2), np.ones((3, 2)))
     found = await db.embeddings.sections("m", ids)
     assert sorted(found) == ids and all(rows.shape == (3, 2) for rows in found.values())
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 7, 100])
+async def test_load_catalog_reads_in_chunks_into_one_matrix(
+    db: Database,
+    add_track: AddTrack,
+    rng: np.random.Generator,
+    monkeypatch: pytest.MonkeyPatch,
+    chunk: int,
+) -> None:
+    monkeypatch.setattr(embeddings_module, "LOAD_CHUNK", chunk)
+    vectors = rng.standard_normal((7, 5)).astype(np.float32)
+    ids = [await add_track(vector=vector) for vector in vectors]
+    await add_track()  # a track without a vector of the model
+    catalog = await db.embeddings.load_catalog("m")
+    assert catalog.track_ids.tolist() == ids
+    np.testing.assert_array_equal(catalog.matrix, vectors)
+    assert not catalog.matrix.flags.writeable and not catalog.track_ids.flags.writeable
+
+
+async def test_load_catalog_rejects_lengths_that_differ_between_chunks(
+    db: Database, add_track: AddTrack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(embeddings_module, "LOAD_CHUNK", 1)
+    await add_track(vector=np.ones(2))
+    other = await add_track()
+    await db.connector.execute(
+        "INSERT INTO embeddings (track_id, model_id, dim, vector) VALUES (?, 'm', 3, ?)",
+        (other, np.ones(3, dtype="<f4").tobytes()),
+    )
+    with pytest.raises(DimensionMismatchError, match=r"\[2, 3\]"):
+        await db.embeddings.load_catalog("m")
