@@ -12,7 +12,7 @@ import numpy.typing as npt
 from bot.catalog_index import CatalogIndex, index_folder
 from bot.links import track_url
 from core.embedding import TrackEmbedding
-from core.embedding_service import EmbeddingService
+from core.embedding_service import Embedder
 from core.models import ModelSpec
 from core.ranking import near_duplicate, rank
 from core.standardise import RankingSpace, load_prior
@@ -83,7 +83,7 @@ class Recommender:
     def __init__(
         self,
         database: Database,
-        embedder: EmbeddingService,
+        embedder: Embedder,
         model: ModelSpec,
         index: CatalogIndex | None = None,
     ) -> None:
