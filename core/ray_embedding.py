@@ -52,7 +52,7 @@ class FetchError(Exception):
     """The actor could not fetch a URL's audio. `transient`: worth another try (timeouts,
     dropped connections, 429 and 5xx answers); `status`: the HTTP status when there was one."""
 
-    def __init__(self, reason: str, *, transient: bool, status: int | None = None) -> None:
+    def __init__(self, reason: str, transient: bool, status: int | None = None) -> None:
         super().__init__(reason, transient, status)
         self.reason = reason
         self.transient = transient
