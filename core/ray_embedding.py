@@ -49,8 +49,9 @@ _WITHOUT_TENSORFLOW = frozenset({"mfcc"})
 
 
 class FetchError(Exception):
-    """The actor could not fetch a URL's audio. `transient`: worth another try (timeouts,
-    dropped connections, 429 and 5xx answers); `status`: the HTTP status when there was one."""
+    """The actor could not fetch a URL's audio. `transient`: worth another try, with a fresh
+    link (timeouts, dropped connections, 410 for an expired link, 429, 5xx); `status`: the HTTP
+    status when there was one."""
 
     def __init__(self, reason: str, transient: bool, status: int | None = None) -> None:
         super().__init__(reason, transient, status)
@@ -142,7 +143,7 @@ def fetch(
                 digest.update(chunk)
                 file.write(chunk)
     except urllib.error.HTTPError as error:
-        transient = error.code == 429 or error.code >= 500
+        transient = error.code in (410, 429) or error.code >= 500  # 410: a link expired
         raise FetchError(
             f"download failed (HTTP {error.code})", transient=transient, status=error.code
         ) from None
@@ -212,6 +213,7 @@ class RayEmbeddingService:
         self.requested_workers = workers
         self.workers = workers or 1  # actors; known once started (default: the cluster's CPUs)
         self.restarts = 0  # actors started to replace lost ones
+        self.lost = 0  # actors found dead (their tracks were retried elsewhere)
         self.replacement_wait = replacement_wait
         self.start_timeout = start_timeout
         self._actors: list[_Actor] = []
@@ -381,6 +383,7 @@ class RayEmbeddingService:
         if actor not in self._actors:
             return  # another track noticed first
         self._actors.remove(actor)
+        self.lost += 1
         self._kill(actor.handle)
         if not self._closed:
             task = asyncio.create_task(self._replace())

@@ -179,7 +179,10 @@ def _processes() -> Iterator[tuple[int, str]]:
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             with contextlib.suppress(OSError):
-                yield int(entry.name), (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+                yield (
+                    int(entry.name),
+                    (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(),
+                )
 
 
 @contextlib.contextmanager

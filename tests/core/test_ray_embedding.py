@@ -10,6 +10,7 @@ import threading
 from collections.abc import AsyncIterator, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -19,11 +20,11 @@ from ray_cluster import RayCluster, running_cluster  # sets Ray's token before r
 
 pytest.importorskip("ray", reason="the optional Ray backend: pip install -r requirements-ray.txt")
 
-from core.embedding_service import EmbeddingService  # noqa: E402
-from core.errors import NotAudioError, NoWorkersError, SilentError, TooShortError  # noqa: E402
-from core.hashing import sha256_of  # noqa: E402
-from core.models import DEFAULT_MODEL, parse_model_spec  # noqa: E402
-from core.ray_embedding import FetchError, RayEmbeddingService  # noqa: E402
+from core.embedding_service import EmbeddingService
+from core.errors import NotAudioError, NoWorkersError, SilentError, TooShortError
+from core.hashing import sha256_of
+from core.models import DEFAULT_MODEL, parse_model_spec
+from core.ray_embedding import FetchError, RayEmbeddingService
 
 in_module_loop = pytest.mark.asyncio(loop_scope="module")
 MFCC = parse_model_spec("mfcc")  # no TensorFlow: actors start in a second
@@ -150,7 +151,7 @@ async def test_no_worker_left_is_its_own_error_and_the_service_recovers(
 
 
 class _Files(BaseHTTPRequestHandler):
-    files: dict[str, bytes] = {}
+    files: ClassVar[dict[str, bytes]] = {}
 
     def log_message(self, format: str, *args: object) -> None:
         pass
