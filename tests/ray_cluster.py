@@ -48,6 +48,7 @@ class RayCluster:
         self.folder = Path(tempfile.mkdtemp(prefix="ray-", dir="/tmp"))
         self.port = free_port()
         self.address = f"127.0.0.1:{self.port}"
+        self.client_port = free_port()  # Ray Client (ray://), for drivers on machines without Ray
         self.token = TOKEN
         self.env = {
             **os.environ,
@@ -83,16 +84,18 @@ class RayCluster:
             raise RuntimeError(f"ray start {name} failed:\n{done.stdout}\n{done.stderr}")
         self._nodes[name] = temp
 
-    def start(self) -> "RayCluster":
+    def start(self, nodes: int = 2) -> "RayCluster":
+        """The head, and "node2" unless `nodes` is 1."""
         self._ray_start(
             "head",
             "--head",
             f"--port={self.port}",
-            f"--ray-client-server-port={free_port()}",
+            f"--ray-client-server-port={self.client_port}",
             f"--dashboard-port={free_port()}",
             "--include-dashboard=false",
         )
-        self.start_node("node2")
+        if nodes > 1:
+            self.start_node("node2")
         return self
 
     def start_node(self, name: str) -> None:
@@ -186,14 +189,14 @@ def _processes() -> Iterator[tuple[int, str]]:
 
 
 @contextlib.contextmanager
-def running_cluster() -> Iterator[RayCluster]:
-    """A started two-node cluster with this process connected as its driver (token in the
-    environment, as Ray reads it); everything stopped and disconnected afterwards."""
+def running_cluster(nodes: int = 2) -> Iterator[RayCluster]:
+    """A started cluster (two nodes by default) with this process connected as its driver (the
+    token in the environment, as Ray reads it); everything stopped and disconnected afterwards."""
     import ray
 
     cluster = RayCluster()
     try:
-        cluster.start()
+        cluster.start(nodes)
         ray.init(
             address=cluster.address,
             namespace="soundalike",

@@ -109,6 +109,20 @@ async def test_import_through_ray_commits_as_it_goes_and_resumes_after_kill_9(
     assert "Traceback" not in rerun.stderr
 
 
+async def test_import_through_ray_client_from_a_machine_without_ray_node(
+    cluster: RayCluster, tmp_path: Path
+) -> None:
+    """RAY_ADDRESS=ray://HOST:PORT: the bot's machine runs no Ray node (as in the compose file);
+    the audio goes to the cluster through the Ray Client connection."""
+    music = tmp_path / "music"
+    make_library(music, 4, seconds=10.0)
+    env = {**ray_env(cluster), "RAY_ADDRESS": f"ray://127.0.0.1:{cluster.client_port}"}
+    done = run_bot("import", str(music), database=tmp_path / "c.sqlite3", env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[0].startswith("added 4 · already present 0")
+    assert "2 Ray actor(s)" in done.stderr
+
+
 async def test_a_node_killed_mid_import_loses_nothing(cluster: RayCluster, tmp_path: Path) -> None:
     library = make_library(tmp_path / "music", 16, seconds=20.0)
     node2 = cluster.node_id("node2")
