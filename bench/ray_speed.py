@@ -6,9 +6,12 @@ Needs the optional `ray` (requirements-ray.txt). Starts real Ray clusters on thi
 the tests' helper (tests/ray_cluster.py: token auth, one CPU per node) and prints, with the
 cores and load average:
 
-1. per-track overhead: one track at a time (so each waits for nothing but itself), the median
-   seconds per track through two Ray actors (a two-node cluster) and through two local worker
-   processes — both one TensorFlow thread per worker — and their difference;
+1. per-track overhead: one track at a time (so each waits for nothing but itself), through two
+   Ray actors (a two-node cluster) and two local worker processes (both one TensorFlow thread
+   per worker), the two alternated track by track so that a busy machine slows both alike:
+   the median seconds per track of each and their difference; and the Ray path's own cost
+   without the model: reading a track, `ray.put` of its bytes and a call to an actor that only
+   takes them;
 2. import throughput: the real Importer into a fresh SQLite file, tracks/s with the local pool
    (1 and 2 workers) and on Ray with one node and with two (one actor each). On one machine the
    nodes share its cores, so two nodes measure the Ray machinery, not more hardware.
@@ -47,17 +50,44 @@ def load() -> str:
     return " / ".join(f"{value:.2f}" for value in os.getloadavg())
 
 
-async def per_track(make: Factory, tracks: list[Path], runs: int) -> list[float]:
-    """Seconds per track, one track at a time, `runs` passes over `tracks` (warm service)."""
-    async with make() as service:
-        await service.embed(tracks[0])  # the first call's one-off costs
-        times = []
+async def per_track(
+    makers: list[Factory], tracks: list[Path], runs: int
+) -> tuple[list[list[float]], list[float]]:
+    """Seconds per track for each service, one track at a time, the services alternated,
+    `runs` passes over `tracks` (warm services); and the bare Ray round trips of the same bytes.
+    """
+    import ray
+
+    @ray.remote(num_cpus=0)
+    class Taker:
+        def take(self, data: bytes) -> int:
+            return len(data)
+
+    services = [make() for make in makers]
+    taker = Taker.remote()  # type: ignore[attr-defined]
+    for service in services:
+        await service.start()
+    try:
+        for service in services:
+            await service.embed(tracks[0])  # the first call's one-off costs
+        await taker.take.remote(b"")
+        times: list[list[float]] = [[] for _ in services]
+        bare = []
         for _ in range(runs):
             for track in tracks:
+                for service, spent in zip(services, times, strict=True):
+                    started = time.perf_counter()
+                    await service.embed(track)
+                    spent.append(time.perf_counter() - started)
                 started = time.perf_counter()
-                await service.embed(track)
-                times.append(time.perf_counter() - started)
-    return times
+                data = await asyncio.to_thread(track.read_bytes)
+                await taker.take.remote(ray.put(data))
+                bare.append(time.perf_counter() - started)
+    finally:
+        for service in services:
+            await service.close()
+        ray.kill(taker)
+    return times, bare
 
 
 async def imports(make: Factory, folder: Path, scratch: Path, runs: int) -> list[float]:
@@ -87,6 +117,7 @@ def main() -> None:
     parser.add_argument("--tracks", type=int, default=12)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--model", default=DEFAULT_MODEL)
+    parser.add_argument("--skip-import", action="store_true", help="part 1 only")
     arguments = parser.parse_args()
     spec = parse_model_spec(arguments.model)
     print(
@@ -103,16 +134,18 @@ def main() -> None:
         sample = tracks[: max(1, min(4, len(tracks)))]
 
         print("1. per-track overhead (one track at a time, 2 workers of 1 thread each)")
-        local = statistics.median(asyncio.run(per_track(pool(spec, 2), sample, arguments.runs)))
+        size = statistics.median(track.stat().st_size for track in sample) / 1e6
         with running_cluster(nodes=2) as cluster:
-            remote = statistics.median(
-                asyncio.run(
-                    per_track(ray_service(spec, cluster.address, 2), sample, arguments.runs)
-                )
-            )
+            makers = [pool(spec, 2), ray_service(spec, cluster.address, 2)]
+            (on_pool, on_ray), bare = asyncio.run(per_track(makers, sample, arguments.runs))
+        local, remote = statistics.median(on_pool), statistics.median(on_ray)
         print(f"   process pool {local:.3f} s/track   Ray {remote:.3f} s/track   "
-              f"overhead {remote - local:+.3f} s ({(remote / local - 1) * 100:+.0f} %)   "
+              f"difference {remote - local:+.3f} s ({(remote / local - 1) * 100:+.0f} %)   "
               f"load {load()}")  # fmt: skip
+        print(f"   the Ray path alone (read + ray.put + call, {size:.1f} MB): "
+              f"{statistics.median(bare) * 1000:.1f} ms per track")  # fmt: skip
+        if arguments.skip_import:
+            return
 
         print("2. import throughput (the real Importer, fresh catalog each run)")
         for workers in (1, 2):

@@ -226,9 +226,18 @@ class RayEmbeddingService:
     # life cycle
 
     async def start(self) -> None:
-        """Connect, start the actors and wait until each has its model loaded."""
+        """Connect, start the actors and wait until each has its model loaded; NoWorkersError
+        when they cannot (no room on the cluster, a model that does not load there)."""
         self._connected = _connect(self.address)
+        try:
+            await self._start_actors()
+        except BaseException:
+            await self.close()
+            raise
+
+    async def _start_actors(self) -> None:
         import ray
+        from ray.exceptions import RayActorError
 
         self._remote_class = ray.remote(num_cpus=1, max_restarts=0, max_task_retries=0)(EmbedActor)
         cpus = int(ray.cluster_resources().get("CPU", 0))
@@ -237,11 +246,24 @@ class RayEmbeddingService:
             raise NoWorkersError(f"the Ray cluster at {self.address} has no CPU for a worker")
         try:
             async with asyncio.timeout(self.start_timeout):
-                actors = await asyncio.gather(*(self._new_actor() for _ in range(self.workers)))
+                started = await asyncio.gather(
+                    *(self._new_actor() for _ in range(self.workers)), return_exceptions=True
+                )
+            actors = [actor for actor in started if isinstance(actor, _Actor)]
+            failed = [error for error in started if isinstance(error, BaseException)]
+            if failed:
+                for actor in actors:
+                    self._kill(actor.handle)
+                raise failed[0]
         except TimeoutError:
             raise NoWorkersError(
                 f"{self.workers} Ray actor(s) did not load {self.model_id} within "
                 f"{self.start_timeout:.0f} s (the cluster has {cpus} CPU(s))"
+            ) from None
+        except RayActorError as error:  # the actor's __init__ failed: the model, its files
+            first = next((line for line in str(error).splitlines() if line.strip()), "")
+            raise NoWorkersError(
+                f"a Ray actor could not load {self.model_id}: {first.strip()[:300]}"
             ) from None
         self._actors.extend(actors)
         log.info("ray: %d actor(s) on %d node(s)", len(actors), len(self.nodes()))
