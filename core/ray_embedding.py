@@ -348,6 +348,8 @@ class RayEmbeddingService:
     async def _run(self, call: Callable[[Any, Any], Awaitable[Any]], data: bytes | None) -> Any:
         """`call(actor, ref)` on the least busy live actor; when the actor dies, once more on
         another. At most IN_FLIGHT_PER_ACTOR × live actors calls are in flight."""
+        if self._remote_class is None or self._closed:
+            raise RuntimeError("RayEmbeddingService.start() was not awaited")
         from ray.exceptions import RayActorError
 
         async with self._slot():

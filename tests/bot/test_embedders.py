@@ -81,3 +81,12 @@ def test_ray_address_without_ray_installed_is_one_line_and_exit_2(
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("error: RAY_ADDRESS is set (ray://head:10001)")
     assert "pip install -r requirements-ray.txt" in err and TOKEN not in err
+
+
+async def test_the_ray_service_refuses_work_before_start(tmp_path: Path) -> None:
+    track = tmp_path / "t.mp3"
+    track.write_bytes(b"x")
+    service = RayEmbeddingService(load_settings({}).model, workers=1, address="auto")
+    with pytest.raises(RuntimeError, match="start"):
+        await service.embed(track)
+    await service.close()  # closing an unstarted service is harmless (and imports no Ray)
