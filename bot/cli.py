@@ -12,12 +12,19 @@ import logging
 import os
 import signal
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bot.config import ConfigError, Settings, load_bot_settings, load_settings
+from bot.config import (
+    ConfigError,
+    Settings,
+    load_bot_settings,
+    load_settings,
+    load_yandex_settings,
+)
 from bot.eval_command import add_eval_parser
 from bot.links import display_name, track_url
 from bot.metadata import MetadataFileError, read_metadata_csv
@@ -113,25 +120,39 @@ async def reindex_command(arguments: argparse.Namespace, settings: Settings) -> 
     from bot.embedders import describe, make_embedder
     from bot.recommender import adopt_previous_vectors
     from bot.reindex import Reindexer
+    from bot.yandex_client import YandexAccessError, YandexCallError, YandexMusic
 
-    async with Database(settings.database_path) as database:
-        await adopt_previous_vectors(database, settings.model)
-        reindexer = Reindexer(database, settings.model.model_id)
-        tracks = await reindexer.missing()
-        if tracks:  # the workers start only when there is something to embed
+    yandex = load_yandex_settings()
+    music = YandexMusic(yandex.token, yandex.api_url) if yandex.token else None
+    with tempfile.TemporaryDirectory(prefix="soundalike-reindex-") as folder:
+        downloads = Path(folder)  # Yandex Music tracks fetched again, each deleted once embedded
+        async with Database(settings.database_path) as database:
+            await adopt_previous_vectors(database, settings.model)
+            reindexer = Reindexer(database, settings.model.model_id, music, downloads)
+            tracks = await reindexer.missing()
+            if music is not None and any(t.yandex_track_id for t in tracks):
+                try:  # a bad token stops here, not once per track
+                    await music.check_token()
+                except YandexAccessError as error:
+                    print(f"error: {error}", file=sys.stderr)
+                    return 2
+                except YandexCallError as error:
+                    print(f"error: cannot reach Yandex Music: {error.reason}", file=sys.stderr)
+                    return EXIT_FAILURES
             workers = arguments.workers or settings.workers
-            async with make_embedder(settings, settings.model, workers) as s:
-                print(
-                    f"reindexing {len(tracks)} track(s) of {settings.database_path} with "
-                    f"{s.model_id}, {describe(s)}",
-                    file=sys.stderr,
-                )
-                try:
-                    await reindexer.run(tracks, s)
-                except asyncio.CancelledError:
-                    print("\n".join(reindexer.summary.lines()))
-                    print("interrupted: the tracks counted above are saved; rerun to continue")
-                    raise
+            if tracks:  # the workers start only when there is something to embed
+                async with make_embedder(settings, settings.model, workers) as s:
+                    print(
+                        f"reindexing {len(tracks)} track(s) of {settings.database_path} with "
+                        f"{s.model_id}, {describe(s)}",
+                        file=sys.stderr,
+                    )
+                    try:
+                        await reindexer.run(tracks, s)
+                    except asyncio.CancelledError:
+                        print("\n".join(reindexer.summary.lines()))
+                        print("interrupted: the tracks counted above are saved; rerun to continue")
+                        raise
     summary = reindexer.summary
     print("\n".join(summary.lines()))
     return EXIT_FAILURES if summary.failures else 0

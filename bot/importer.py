@@ -192,7 +192,9 @@ class Importer:
     ) -> None:
         if track is None:
             track = await self._add_track(path, digest, embedding.seconds_analysed, known, source)
-        await self.database.embeddings.put(track.id, self.service.model_id, embedding.vector)
+        await self.database.embeddings.put(
+            track.id, self.service.model_id, embedding.vector, embedding.sections
+        )
         self.summary.added += 1
 
     async def _add_track(

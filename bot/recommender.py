@@ -1,6 +1,7 @@
 """One use case, "a track in, an answer out", shared by the chat and `recommend`, so both always
-give the same list: embed in the workers, rank the catalog of the same model, keep the top
-RESULTS_KEPT for paging (saved with the asker when there is one), and resolve pages to tracks."""
+give the same list: embed in the workers, rank the catalog of the same model, let a clip's
+source track lead, keep the top RESULTS_KEPT for paging (saved with the asker when there is one),
+and resolve pages to tracks."""
 
 import time
 from dataclasses import dataclass
@@ -11,10 +12,11 @@ import numpy.typing as npt
 
 from bot.catalog_index import CatalogIndex, index_folder
 from bot.links import track_url
+from core.constants import CLIP_CANDIDATES, CLIP_SECONDS
 from core.embedding import TrackEmbedding
 from core.embedding_service import Embedder
 from core.models import ModelSpec
-from core.ranking import near_duplicate, rank
+from core.ranking import Ranking, clip_source, led_by, near_duplicate, rank
 from core.standardise import RankingSpace, load_prior
 from storage import Catalog, CatalogCache, Database, SentMedia, Track
 
@@ -139,6 +141,8 @@ class Recommender:
         in_catalog = None
         if duplicate_id is not None:
             in_catalog = await self.database.tracks.get(duplicate_id)
+        elif embedding.seconds_analysed <= CLIP_SECONDS:
+            ranking = await self.clip_source_first(embedding, ranking)
         track_ids, scores = ranking.ids[keep][:RESULTS_KEPT], ranking.scores[keep][:RESULTS_KEPT]
         seconds = time.monotonic() - started
         query_id = None
@@ -147,6 +151,17 @@ class Recommender:
                 user_id, sent or SentMedia("file"), self.model.model_id, track_ids, scores, seconds
             )
         return Answer(embedding, in_catalog, track_ids, scores, seconds, query_id)
+
+    async def clip_source_first(self, clip: TrackEmbedding, ranking: Ranking) -> Ranking:
+        """`ranking` led by the track among its first CLIP_CANDIDATES that has the section
+        closest to the clip: the track it most likely comes from."""
+        candidates = ranking.ids[:CLIP_CANDIDATES]
+        sections = await self.database.embeddings.sections(
+            self.model.model_id, [int(i) for i in candidates]
+        )
+        present = np.array([i for i in candidates if int(i) in sections], np.int64)
+        source = clip_source(clip.vector, present, [sections[int(i)] for i in present])
+        return ranking if source is None else led_by(ranking, *source)
 
     async def page(
         self,

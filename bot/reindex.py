@@ -1,10 +1,12 @@
 """Moving a catalog to a new model: `python -m bot reindex [--workers N]`, and the choice of the
 model the bot serves with while it runs.
 
-Every catalog track without a vector of the configured model whose source file is still there
-(and still has the content it was imported with) is embedded and stored. Each vector is committed
-as it arrives, so the command resumes where it stopped. Until the new model covers the whole
-catalog, the bot keeps serving with the model that covers most of it (`serving_model`).
+Every catalog track without a vector of the configured model is embedded and stored: from its
+source file while it is still there (with the content it was imported with), else, for a track
+imported from Yandex Music, from a fresh download (deleted once embedded). Each vector is
+committed as it arrives, so the command resumes where it stopped. Until the new model covers
+the whole catalog, the bot keeps serving with the model that covers most of it
+(`serving_model`).
 """
 
 import asyncio
@@ -13,6 +15,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from bot.yandex_client import UnavailableError, YandexCallError, YandexMusic
+from bot.yandex_links import TrackLink
 from core.embedding_service import Embedder, WorkerCrashedError
 from core.errors import AudioError, NoWorkersError
 from core.hashing import sha256_of
@@ -28,6 +32,7 @@ KNOWN_SPECS = (DEFAULT_MODEL, "msd-vgg/pool5", "aisfx", "msd-musicnn/penultimate
 @dataclass
 class ReindexSummary:
     embedded: int = 0
+    downloaded: int = 0  # of the embedded, fetched again from Yandex Music
     present: int = 0
     unreachable: list[tuple[Track, str]] = field(default_factory=list)
     failures: list[tuple[Track, str]] = field(default_factory=list)
@@ -37,6 +42,8 @@ class ReindexSummary:
             f"embedded {self.embedded} · already had the model {self.present} · "
             f"audio unreachable {len(self.unreachable)} · failed {len(self.failures)}"
         )
+        if self.downloaded:
+            head += f" · downloaded from Yandex Music {self.downloaded}"
         return (
             [head]
             + [f"  unreachable: #{t.id} {t.title}: {reason}" for t, reason in self.unreachable]
@@ -47,7 +54,7 @@ class ReindexSummary:
 def _source_of(track: Track) -> tuple[Path | None, str]:
     """The readable file of `track` with its imported content, or None and why not."""
     if not track.source_path:
-        return None, "no local file recorded (Yandex download is not available yet)"
+        return None, "no local file recorded"
     path = Path(track.source_path)
     if not path.is_file():
         return None, f"{path} no longer exists"
@@ -61,21 +68,32 @@ def _source_of(track: Track) -> tuple[Path | None, str]:
 
 
 class Reindexer:
-    """Embeds the catalog's tracks that lack a vector of `model_id`."""
+    """Embeds the catalog's tracks that lack a vector of `model_id`, or its section vectors
+    (stored before clips were answered by them)."""
 
-    def __init__(self, database: Database, model_id: str) -> None:
+    def __init__(
+        self,
+        database: Database,
+        model_id: str,
+        music: YandexMusic | None = None,
+        downloads: Path | None = None,
+    ) -> None:
+        """`music` and a `downloads` folder let Yandex Music tracks be fetched again."""
         self.database = database
         self.model_id = model_id
+        self.music = music
+        self.downloads = downloads
         self.summary = ReindexSummary()
 
     async def missing(self) -> list[Track]:
-        """Catalog tracks without a vector of the model, in import order."""
+        """Catalog tracks without a vector of the model (or without its sections), in import
+        order."""
         result: list[Track] = []
         offset = 0
         while page := await self.database.tracks.list(PAGE, offset):
             offset += len(page)
             for track in page:
-                if await self.database.embeddings.has(track.id, self.model_id):
+                if await self.database.embeddings.has_sections(track.id, self.model_id):
                     self.summary.present += 1
                 else:
                     result.append(track)
@@ -98,16 +116,47 @@ class Reindexer:
 
     async def _reindex(self, track: Track, service: Embedder) -> None:
         path, reason = await asyncio.to_thread(_source_of, track)
+        downloaded = False
+        if path is None and track.yandex_track_id:
+            path, reason = await self._download(track)
+            downloaded = path is not None
         if path is None:
-            self.summary.unreachable.append((track, reason))
+            if reason:
+                self.summary.unreachable.append((track, reason))
             return
         try:
             embedding = await service.embed(path)
         except (AudioError, WorkerCrashedError, NoWorkersError) as error:
             self.summary.failures.append((track, getattr(error, "reason", str(error))))
             return
-        await self.database.embeddings.put(track.id, self.model_id, embedding.vector)
+        finally:
+            if downloaded:
+                path.unlink(missing_ok=True)
+        self.summary.downloaded += downloaded
+        await self.database.embeddings.put(
+            track.id, self.model_id, embedding.vector, embedding.sections
+        )
         self.summary.embedded += 1
+
+    async def _download(self, track: Track) -> tuple[Path | None, str]:
+        """A fresh download of a Yandex Music track, or None and why not ("" when the failure
+        is already counted)."""
+        assert track.yandex_track_id is not None
+        if self.music is None or self.downloads is None or not self.music.has_token:
+            return None, "a Yandex Music track: set YANDEX_MUSIC_TOKEN to download it again"
+        link = TrackLink(track.yandex_track_id, track.yandex_album_id)
+        try:
+            found = await self.music.tracks_for(link)
+            if not found:
+                return None, "Yandex Music no longer lists it"
+            if found[0].unavailable:
+                return None, f"Yandex Music: {found[0].unavailable}"
+            return await self.music.download(found[0], self.downloads), ""
+        except UnavailableError as error:
+            return None, f"Yandex Music: {error.reason}"
+        except YandexCallError as error:
+            self.summary.failures.append((track, f"Yandex Music: {error.reason}"))
+            return None, ""
 
 
 async def serving_model(database: Database, configured: ModelSpec) -> tuple[ModelSpec, str]:

@@ -1,9 +1,11 @@
 """A track in, one vector out: the original design's "mean of per-patch vectors", made bounded.
 
 decode → loudness → model front end → evenly spaced patches (at most MAX_PATCHES_PER_TRACK) →
-one batched model call → mean over patches → L2 normalisation.
+one batched model call → mean over patches → L2 normalisation. The same patch vectors also give
+the track's section vectors, which name the track a short clip comes from (core.ranking).
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,7 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from core.audio import check_analysable, decode, normalise_loudness
-from core.constants import MAX_PATCHES_PER_TRACK
+from core.constants import MAX_PATCHES_PER_TRACK, SECTIONS_PER_TRACK
 from core.errors import TooShortError
 from core.models.base import AudioModel, TrackModel
 from core.patching import evenly_spaced
@@ -23,6 +25,8 @@ class TrackEmbedding:
 
     vector: (embedding_dim,) float32, unit L2 norm; comparable only with vectors of `model_id`.
     tag_probabilities: (len(tag_names),) float32 in [0, 1], averaged over the patches.
+    sections: (k ≤ SECTIONS_PER_TRACK, embedding_dim) float32, unit rows: the vectors of the
+        track's consecutive sections, in the same space as `vector` (see `section_vectors`).
     """
 
     model_id: str
@@ -31,6 +35,7 @@ class TrackEmbedding:
     tag_probabilities: npt.NDArray[np.float32]
     seconds_analysed: float
     patch_count: int
+    sections: npt.NDArray[np.float32]
 
     def top_tags(self, count: int = 3) -> list[tuple[str, float]]:
         """The `count` most probable tags, most probable first."""
@@ -59,6 +64,31 @@ def track_vector(patch_embeddings: npt.NDArray[np.float32]) -> npt.NDArray[np.fl
     return l2_normalise(patch_embeddings.mean(axis=0))
 
 
+def section_vectors(
+    patch_embeddings: npt.NDArray[np.float32], count: int = SECTIONS_PER_TRACK
+) -> npt.NDArray[np.float32]:
+    """The track cut into `count` consecutive sections, each the unit mean of its patches.
+
+    patch_embeddings: (n_patches, dim) in track order (the evenly spaced patches, so each
+    section covers about 1/count of the track). Returns (min(count, n_patches), dim).
+    """
+    groups = np.array_split(np.arange(patch_embeddings.shape[0]), min(count, len(patch_embeddings)))
+    means = np.stack([patch_embeddings[group].mean(axis=0) for group in groups])
+    norms = np.linalg.norm(means, axis=1, keepdims=True)
+    return (means / np.where(norms > 0, norms, 1)).astype(np.float32)
+
+
+def fused_sections(part_embeddings: Sequence[npt.NDArray[np.float32]]) -> npt.NDArray[np.float32]:
+    """A fusion's section vectors: each part's sections side by side, divided by √parts (the
+    form of the fusion's stored vector), with as many sections as the part with fewest patches.
+
+    part_embeddings: per part, (n_patches_i, dim_i) in track order. Returns (k, Σ dim_i).
+    """
+    count = min(SECTIONS_PER_TRACK, *(len(embeddings) for embeddings in part_embeddings))
+    joined = np.concatenate([section_vectors(e, count) for e in part_embeddings], axis=1)
+    return (joined / np.float32(np.sqrt(len(part_embeddings)))).astype(np.float32)
+
+
 def embed_audio(
     audio: npt.NDArray[np.float32],
     model: AudioModel,
@@ -79,6 +109,7 @@ def embed_audio(
             tag_probabilities=track.tags,
             seconds_analysed=seconds,
             patch_count=track.patch_count,
+            sections=track.sections,
         )
     chosen = model.chosen_patches(audio, model.max_patches if max_patches is None else max_patches)
     if chosen.shape[0] == 0:
@@ -91,6 +122,7 @@ def embed_audio(
         tag_probabilities=outputs.tags.mean(axis=0).astype(np.float32),
         seconds_analysed=seconds,
         patch_count=int(chosen.shape[0]),
+        sections=section_vectors(outputs.embeddings),
     )
 
 

@@ -14,6 +14,9 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from core.constants import CLIP_CANDIDATES
+from core.ranking import clip_source, led_by, rank
+
 _EPS = 1e-12
 
 
@@ -138,6 +141,40 @@ def own_ranks(
     return 1 + (scores > own_scores[:, np.newaxis]).sum(axis=1).astype(np.int64)
 
 
+@dataclass(frozen=True)
+class Clips:
+    """What the bot names a clip's source track from (core.ranking.clip_source).
+
+    excerpts: (n, d) the excerpts' vectors in the stored form (before any standardising);
+    sections: n arrays (k_i, d), each catalog track's section vectors in that form.
+    """
+
+    excerpts: npt.NDArray[np.float32]
+    sections: Sequence[npt.NDArray[np.float32]]
+
+
+def clip_ranks(
+    queries: npt.NDArray[np.float32], catalog: npt.NDArray[np.float32], clips: Clips
+) -> npt.NDArray[np.int64]:
+    """`own_ranks` of clip queries (query i cut from track i) answered as the bot answers them:
+    ranked in the catalog's space, then led by the track among the first CLIP_CANDIDATES whose
+    section is closest to the clip."""
+    ranks = own_ranks(queries, catalog, np.arange(catalog.shape[0]))
+    unit_queries, unit_catalog = l2_rows(queries), l2_rows(catalog)
+    ids = np.arange(catalog.shape[0], dtype=np.int64)
+    for i in range(queries.shape[0]):
+        ranking = rank(unit_queries[i], unit_catalog, ids, CLIP_CANDIDATES)
+        source = clip_source(
+            clips.excerpts[i], ranking.ids, [clips.sections[j] for j in ranking.ids]
+        )
+        if source is not None:
+            ranking = led_by(ranking, *source)
+        position = np.flatnonzero(ranking.ids == i)
+        if position.size:  # further down, leading with another candidate moved nothing above it
+            ranks[i] = int(position[0]) + 1
+    return ranks
+
+
 def recall_at(ranks: npt.NDArray[np.integer], k: int) -> float:
     """Share of queries whose own track is among the first `k`."""
     return float(np.mean(np.asarray(ranks) <= k)) if len(ranks) else math.nan
@@ -213,14 +250,20 @@ def evaluate(
     seconds_per_track: float = math.nan,
     reencodes: npt.NDArray[np.float32] | None = None,
     reencoded: npt.NDArray[np.integer] | Sequence[int] = (),
+    clips: Clips | None = None,
 ) -> Row:
     """All figures of one variant, its vectors already pooled (and standardised if wanted).
 
     catalog: (n, d) one vector per track; groups: (n,); excerpts: (n, d), row i cut from track i;
-    reencodes: (r, d) full re-encodes of the tracks `reencoded` (r,), or None.
+    reencodes: (r, d) full re-encodes of the tracks `reencoded` (r,), or None. With `clips`,
+    the excerpts are answered as the bot answers clips (`clip_ranks`).
     """
     loo = leave_one_out(catalog, groups, (5, 10))
-    ranks = own_ranks(excerpts, catalog, np.arange(catalog.shape[0]))
+    ranks = (
+        own_ranks(excerpts, catalog, np.arange(catalog.shape[0]))
+        if clips is None
+        else clip_ranks(excerpts, catalog, clips)
+    )
     own = np.arange(catalog.shape[0])
     wrong = best_other_similarity(excerpts, catalog, own)
     reencode_own = (

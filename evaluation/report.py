@@ -9,11 +9,20 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from core.embedding import section_vectors
 from core.models.spec import MUSICNN_LAYERS, ModelSpec
 from evaluation.cache import Part, SpecCache
 from evaluation.corpus import Track
 from evaluation.excerpts import EXCERPT_BITRATE, EXCERPT_SECONDS, REENCODE_BITRATE, REENCODE_EVERY
-from evaluation.metrics import Report, Row, Standardiser, chance_precision, evaluate, l2_rows
+from evaluation.metrics import (
+    Clips,
+    Report,
+    Row,
+    Standardiser,
+    chance_precision,
+    evaluate,
+    l2_rows,
+)
 from evaluation.pooling import POOLINGS, Pooling, pool
 from evaluation.specs import BASELINE, FUSED, embedded_specs
 from evaluation.variants import PartVectors, compare, variant_vectors
@@ -60,17 +69,22 @@ def pooled_vectors(
 
 @dataclass(frozen=True)
 class Vectors:
-    """One variant's vectors: catalog (n, d), excerpts (n, d), re-encodes (r, d) or None."""
+    """One variant's vectors: catalog (n, d), excerpts (n, d), re-encodes (r, d) or None, and
+    the clips that answer the excerpts as the bot does (None: plain ranking)."""
 
     catalog: npt.NDArray[np.float32]
     excerpts: npt.NDArray[np.float32]
     reencodes: npt.NDArray[np.float32] | None
+    clips: Clips | None = None
 
     def standardised(self) -> "Vectors":
-        """Every set standardised with the catalog's statistics (then L2-normalised)."""
+        """Every set standardised with the catalog's statistics (then L2-normalised); a clip's
+        source is still named in the stored form, as the bot names it."""
         scaler = Standardiser.fit(self.catalog)
         reencodes = None if self.reencodes is None else scaler.apply(self.reencodes)
-        return Vectors(scaler.apply(self.catalog), scaler.apply(self.excerpts), reencodes)
+        return Vectors(
+            scaler.apply(self.catalog), scaler.apply(self.excerpts), reencodes, self.clips
+        )
 
 
 def fuse(parts: Sequence[Vectors]) -> Vectors:
@@ -125,20 +139,28 @@ def build_report(
     def score(name: str, vectors: Vectors, timing: float) -> Row:
         return evaluate(
             name, vectors.catalog, groups, vectors.excerpts, timing, vectors.reencodes,
-            with_reencode,
+            with_reencode, vectors.clips,
         )  # fmt: skip
 
     variants: dict[tuple[str, Pooling, bool], Vectors] = {}  # (family, pooling, standardised)
     for family in families(specs, caches):
         cache = caches[family.spec]
         timing = float(seconds(family.spec).sum(axis=1).mean())
+        # the bot's own vectors (a model's whole embedding, mean-pooled) answer clips as it does
+        whole = family.suffix == "" and family.columns == (0, None)
         for pooling in POOLINGS:
+            excerpts = pooled_vectors(cache, family, "excerpt", pooling, shas)
+            clips = None
+            if whole and pooling == "mean":
+                sections = [section_vectors(cache.entries[sha]["full"]) for sha in shas]
+                clips = Clips(excerpts, sections)
             raw = Vectors(
                 pooled_vectors(cache, family, "full", pooling, shas),
-                pooled_vectors(cache, family, "excerpt", pooling, shas),
+                excerpts,
                 pooled_vectors(cache, family, "reencode", pooling, reencodes)
                 if reencodes
                 else None,
+                clips,
             )
             standardised = raw.standardised()
             variants[(family.name, pooling, False)] = raw
@@ -165,16 +187,23 @@ def build_report(
         rows.append(
             score(
                 name,
-                Vectors(part_vectors.catalog, part_vectors.excerpts, part_vectors.reencodes),
+                Vectors(
+                    part_vectors.catalog,
+                    part_vectors.excerpts,
+                    part_vectors.reencodes,
+                    part_vectors.clips,
+                ),
                 fusion_timing,
             )
         )
     comparisons = []
     if BASELINE in names_of_specs:
         base = variants[(BASELINE, "mean", False)]
-        baseline = PartVectors(base.catalog, base.excerpts, base.reencodes)
+        baseline = PartVectors(base.catalog, base.excerpts, base.reencodes, base.clips)
         contenders = {
-            f"{family} {pooling}" + (" z" if z else ""): PartVectors(v.catalog, v.excerpts, None)
+            f"{family} {pooling}" + (" z" if z else ""): PartVectors(
+                v.catalog, v.excerpts, None, v.clips
+            )
             for (family, pooling, z), v in variants.items()
             if pooling == "mean" and family.split("/")[0] in ("aisfx", "msd-vgg")
             and (family, z) != (BASELINE, False)

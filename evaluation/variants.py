@@ -14,12 +14,12 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from core.embedding import track_vector
+from core.embedding import fused_sections, section_vectors, track_vector
 from core.models.spec import ModelSpec
 from core.patching import evenly_spaced
 from core.standardise import blended, standardise
 from evaluation.cache import Part, SpecCache
-from evaluation.metrics import leave_one_out, own_ranks
+from evaluation.metrics import Clips, clip_ranks, leave_one_out, own_ranks
 
 BLOCK_BUDGETS = (8, 12)  # aisfx blocks scored besides the cached 16
 MSD_BUDGETS = (12,)  # MSD patches scored besides the cached 24
@@ -28,11 +28,15 @@ BOOTSTRAP_SAMPLES = 2000
 
 @dataclass(frozen=True)
 class PartVectors:
-    """One model's pooled vectors at one budget: catalog (n, d), excerpts (n, d), re-encodes."""
+    """One model's pooled vectors at one budget: catalog (n, d), excerpts (n, d), re-encodes;
+    `clips` to answer the excerpts as the bot answers clips; `chosen`: per track, the patch
+    vectors of each part the track vector was pooled from (for a fusion's sections)."""
 
     catalog: npt.NDArray[np.float32]
     excerpts: npt.NDArray[np.float32]
     reencodes: npt.NDArray[np.float32] | None
+    clips: Clips | None = None
+    chosen: Sequence[Sequence[npt.NDArray[np.float32]]] = ()
 
 
 def budget_vectors(
@@ -40,18 +44,24 @@ def budget_vectors(
 ) -> PartVectors:
     """Mean-pooled unit vectors of the evenly spaced `budget` of each track's cached patches."""
 
-    def pooled(part: Part, keys: Sequence[str]) -> npt.NDArray[np.float32]:
+    def chosen(part: Part, keys: Sequence[str]) -> list[npt.NDArray[np.float32]]:
         rows = []
         for sha in keys:
             patches = cache.entries[sha][part]
-            chosen = patches if budget is None else patches[evenly_spaced(len(patches), budget)]
-            rows.append(track_vector(chosen))
-        return np.stack(rows)
+            rows.append(patches if budget is None else patches[evenly_spaced(len(patches), budget)])
+        return rows
 
+    def pooled(part: Part, keys: Sequence[str]) -> npt.NDArray[np.float32]:
+        return np.stack([track_vector(patches) for patches in chosen(part, keys)])
+
+    tracks = chosen("full", shas)
+    excerpts = pooled("excerpt", shas)
     return PartVectors(
-        pooled("full", shas),
-        pooled("excerpt", shas),
+        np.stack([track_vector(patches) for patches in tracks]),
+        excerpts,
         pooled("reencode", reencodes) if reencodes else None,
+        Clips(excerpts, [section_vectors(patches) for patches in tracks]),
+        [(patches,) for patches in tracks],
     )
 
 
@@ -72,13 +82,23 @@ def fused(
     excerpts = join([p.excerpts for p in parts])
     reencodes = join([p.reencodes for p in parts])
     assert catalog is not None and excerpts is not None
+    chosen: list[tuple[npt.NDArray[np.float32], ...]] = []
+    clips = None
+    if all(part.chosen for part in parts):  # each part's patches known: clips as the bot's
+        chosen = [
+            tuple(patches for part in parts for patches in part.chosen[i])
+            for i in range(catalog.shape[0])
+        ]
+        clips = Clips(excerpts, [fused_sections(tracks) for tracks in chosen])
     if not z:
-        return PartVectors(catalog, excerpts, reencodes)
+        return PartVectors(catalog, excerpts, reencodes, clips, chosen)
     statistics = blended(catalog, None)
     return PartVectors(
         standardise(catalog, statistics, sizes, which),
         standardise(excerpts, statistics, sizes, which),
         None if reencodes is None else standardise(reencodes, statistics, sizes, which),
+        clips,
+        chosen,
     )
 
 
@@ -153,10 +173,16 @@ def per_query(
     catalog: npt.NDArray[np.float32],
     excerpts: npt.NDArray[np.float32],
     groups: npt.NDArray[np.int64],
+    clips: Clips | None = None,
 ) -> dict[str, tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]]:
-    """Each figure's per-query values with each query's group: P@10, mAP, excerpt R@1."""
+    """Each figure's per-query values with each query's group: P@10, mAP, excerpt R@1 (answered
+    as the bot answers clips when `clips` is given)."""
     loo = leave_one_out(catalog, groups, (10,))
-    ranks = own_ranks(excerpts, catalog, np.arange(catalog.shape[0]))
+    ranks = (
+        own_ranks(excerpts, catalog, np.arange(catalog.shape[0]))
+        if clips is None
+        else clip_ranks(excerpts, catalog, clips)
+    )
     return {
         "P@10": (loo.precision[10], groups[loo.queries]),
         "mAP": (loo.average_precision, groups[loo.queries]),
@@ -193,8 +219,8 @@ def compare(
     groups: npt.NDArray[np.int64],
 ) -> list[Comparison]:
     """Every figure of `vectors` against `baseline`, with its bootstrap interval."""
-    ours = per_query(vectors.catalog, vectors.excerpts, groups)
-    theirs = per_query(baseline.catalog, baseline.excerpts, groups)
+    ours = per_query(vectors.catalog, vectors.excerpts, groups, vectors.clips)
+    theirs = per_query(baseline.catalog, baseline.excerpts, groups, baseline.clips)
     result = []
     for figure, (values, query_groups) in ours.items():
         difference, low, high = paired_bootstrap(values, theirs[figure][0], query_groups)

@@ -10,6 +10,7 @@ import numpy as np
 import numpy.typing as npt
 
 FLOAT32_LE = np.dtype("<f4")
+FLOAT16_LE = np.dtype("<f2")  # section vectors: they only pick which track leads an answer
 INT64_LE = np.dtype("<i8")
 
 # Every `*_at` column defaults to this: UTC, ISO 8601, millisecond precision, sortable as text.
@@ -24,6 +25,21 @@ def encode_vector(vector: npt.ArrayLike) -> bytes:
     if not np.isfinite(array).all():
         raise ValueError("vector contains NaN or infinity")
     return array.astype(FLOAT32_LE, copy=False).tobytes()
+
+
+def encode_rows(rows: npt.ArrayLike, width: int) -> bytes:
+    """Validate (k ≥ 1, width) finite rows and return them as float16 bytes."""
+    array = np.asarray(rows, dtype=np.float32)
+    if array.ndim != 2 or array.shape[0] == 0 or array.shape[1] != width:
+        raise ValueError(f"expected (k ≥ 1, {width}) rows, got shape {array.shape}")
+    if not np.isfinite(array).all():
+        raise ValueError("rows contain NaN or infinity")
+    return array.astype(FLOAT16_LE).tobytes()
+
+
+def decode_rows(blob: bytes, width: int) -> npt.NDArray[np.float32]:
+    """Inverse of `encode_rows`: (k, width) float32."""
+    return np.frombuffer(blob, dtype=FLOAT16_LE).astype(np.float32).reshape(-1, width)
 
 
 def encode_ranking(track_ids: npt.ArrayLike, scores: npt.ArrayLike) -> tuple[bytes, bytes]:

@@ -4,13 +4,17 @@ A vector is keyed by (track, model id): vectors of different models live side by
 never mixed, because every read filters on one model id.
 """
 
+from collections.abc import Sequence
+
 import numpy as np
 import numpy.typing as npt
 
 from storage.catalog import Catalog
-from storage.codecs import FLOAT32_LE, encode_vector
+from storage.codecs import FLOAT32_LE, decode_rows, encode_rows, encode_vector
 from storage.errors import DimensionMismatchError
 from storage.session import Connector, Session
+
+_IDS_PER_QUERY = 500  # bound parameters per statement, well under SQLite's limit
 
 
 class EmbeddingRepository:
@@ -19,14 +23,22 @@ class EmbeddingRepository:
     def __init__(self, connector: Connector) -> None:
         self._sql = connector
 
-    async def put(self, track_id: int, model_id: str, vector: npt.ArrayLike) -> None:
-        """Store (or replace) a track's (dim,) vector for `model_id`.
+    async def put(
+        self,
+        track_id: int,
+        model_id: str,
+        vector: npt.ArrayLike,
+        sections: npt.ArrayLike | None = None,
+    ) -> None:
+        """Store (or replace) a track's (dim,) vector for `model_id`, with its (k, dim) section
+        vectors when given (kept as float16).
 
         The vector must be 1-D and finite, and as long as the model's other vectors
         (DimensionMismatchError otherwise): one model id is one vector space.
         """
         blob = encode_vector(vector)
         dim = len(blob) // FLOAT32_LE.itemsize
+        section_blob = None if sections is None else encode_rows(sections, dim)
         async with self._sql.transaction() as tx:
             other = await _stored_dim(tx, model_id, excluding_track=track_id)
             if other is not None and other != dim:
@@ -34,12 +46,12 @@ class EmbeddingRepository:
                     f"model {model_id!r} stores {other}-d vectors, got a {dim}-d one"
                 )
             await tx.execute(
-                """INSERT INTO embeddings (track_id, model_id, dim, vector)
-                   VALUES (?, ?, ?, ?)
+                """INSERT INTO embeddings (track_id, model_id, dim, vector, sections)
+                   VALUES (?, ?, ?, ?, ?)
                    ON CONFLICT (track_id, model_id) DO UPDATE SET
                        dim = excluded.dim, vector = excluded.vector,
-                       created_at = excluded.created_at""",
-                (track_id, model_id, dim, blob),
+                       sections = excluded.sections, created_at = excluded.created_at""",
+                (track_id, model_id, dim, blob, section_blob),
             )
 
     async def has(self, track_id: int, model_id: str) -> bool:
@@ -48,6 +60,38 @@ class EmbeddingRepository:
             "SELECT 1 FROM embeddings WHERE track_id = ? AND model_id = ?", (track_id, model_id)
         )
         return row is not None
+
+    async def has_sections(self, track_id: int, model_id: str) -> bool:
+        """Whether the track's vector of this model was stored with its section vectors."""
+        row = await self._sql.fetchone(
+            "SELECT 1 FROM embeddings WHERE track_id = ? AND model_id = ? AND sections NOT NULL",
+            (track_id, model_id),
+        )
+        return row is not None
+
+    async def sections(
+        self, model_id: str, track_ids: Sequence[int]
+    ) -> dict[int, npt.NDArray[np.float32]]:
+        """Each listed track's (k, dim) section vectors of `model_id`; a vector stored without
+        sections stands for its track's only section, (1, dim). Tracks without a vector of
+        the model are absent."""
+        found: dict[int, npt.NDArray[np.float32]] = {}
+        wanted = list(dict.fromkeys(int(i) for i in track_ids))
+        for start in range(0, len(wanted), _IDS_PER_QUERY):
+            chunk = wanted[start : start + _IDS_PER_QUERY]
+            rows = await self._sql.fetchall(
+                f"""SELECT track_id, dim, vector, sections FROM embeddings
+                    WHERE model_id = ? AND track_id IN ({", ".join("?" * len(chunk))})""",
+                (model_id, *chunk),
+            )
+            for row in rows:
+                dim = int(row["dim"])
+                if row["sections"] is None:
+                    vector = np.frombuffer(row["vector"], dtype=FLOAT32_LE).astype(np.float32)
+                    found[int(row["track_id"])] = vector.reshape(1, dim)
+                else:
+                    found[int(row["track_id"])] = decode_rows(row["sections"], dim)
+        return found
 
     async def rename_model(self, old_id: str, new_id: str) -> int:
         """Move every vector of `old_id` to `new_id`; how many moved.

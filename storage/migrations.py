@@ -128,6 +128,16 @@ MIGRATIONS: tuple[Migration, ...] = (
         "find tracks by Yandex Music id without a scan (import-yandex's resume, link-yandex)",
         ("CREATE INDEX tracks_by_yandex_id ON tracks (yandex_track_id)",),
     ),
+    Migration(
+        "keep each vector's section vectors (little-endian float16 rows of `dim`), which name "
+        "the track a clip comes from; NULL for vectors stored before",
+        # Not named by embeddings_updated: sections leave the catalog matrix, so its revision,
+        # as they are.
+        (
+            "ALTER TABLE embeddings ADD COLUMN sections BLOB CHECK (sections IS NULL "
+            "OR (length(sections) > 0 AND length(sections) % (2 * dim) = 0))",
+        ),
+    ),
 )
 
 LATEST_VERSION = len(MIGRATIONS)

@@ -67,12 +67,14 @@ class TrackOutputs:
     """What a model that pools by itself makes of one track (see `TrackModel`).
 
     vector: (embedding_dim,) float32, unit norm; tags: (len(tag_names),); patch_count: the
-    patches embedded, over all its parts.
+    patches embedded, over all its parts; sections: (k, embedding_dim) unit rows, the track's
+    section vectors in the same space as `vector` (core.embedding.section_vectors).
     """
 
     vector: npt.NDArray[np.float32]
     tags: npt.NDArray[np.float32]
     patch_count: int
+    sections: npt.NDArray[np.float32]
 
 
 class TrackModel(AudioModel):

@@ -15,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 import soxr
 
-from core.embedding import model_input, track_vector
+from core.embedding import fused_sections, model_input, track_vector
 from core.errors import TooShortError
 from core.models.base import AudioModel, TrackModel, TrackOutputs
 
@@ -45,6 +45,7 @@ class FusionModel(TrackModel):
 
     def embed_track(self, audio: npt.NDArray[np.float32]) -> TrackOutputs:
         vectors: list[npt.NDArray[np.float32]] = []
+        embeddings: list[npt.NDArray[np.float32]] = []
         tags: npt.NDArray[np.float32] | None = None
         count = 0
         for part in self.parts:
@@ -54,6 +55,7 @@ class FusionModel(TrackModel):
                 raise TooShortError("the track is too short for one analysis window")
             outputs = part.predict(chosen)
             vectors.append(track_vector(outputs.embeddings))
+            embeddings.append(outputs.embeddings)
             if tags is None and part.tag_names:
                 tags = outputs.tags.mean(axis=0).astype(np.float32)
             count += int(chosen.shape[0])
@@ -62,4 +64,5 @@ class FusionModel(TrackModel):
             vector.astype(np.float32),
             tags if tags is not None else np.zeros(0, np.float32),
             count,
+            fused_sections(embeddings),
         )

@@ -44,7 +44,9 @@ class StubEmbedder:
         self.vector = np.zeros(DIM, np.float32)
 
     async def embed(self, path: Path) -> TrackEmbedding:
-        return TrackEmbedding(MODEL, self.vector, ("rock",), np.ones(1, np.float32), 1.0, 1)
+        return TrackEmbedding(
+            MODEL, self.vector, ("rock",), np.ones(1, np.float32), 180.0, 8, self.vector[None]
+        )
 
 
 async def filled_database(path: Path, vectors: npt.NDArray[np.float32]) -> Database:

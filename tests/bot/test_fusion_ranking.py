@@ -29,7 +29,9 @@ class FakeEmbedder:
         self.vector = vector
 
     async def embed(self, path: Path) -> TrackEmbedding:
-        return TrackEmbedding(self.model_id, self.vector, (), np.zeros(0, np.float32), 10.0, 3)
+        return TrackEmbedding(
+            self.model_id, self.vector, (), np.zeros(0, np.float32), 10.0, 3, self.vector[None]
+        )
 
 
 def test_a_tiny_fused_catalog_ranks_the_nearest_first_and_knows_a_copy(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 from audio_factory import encode, style_for, synth_music
+from fake_yandex import FakeYandex
 
 from bot.reindex import serving_model
 from core.models import parse_model_spec
@@ -19,11 +20,19 @@ ROOT = Path(__file__).resolve().parents[2]
 FUSION = "fusion:aisfx+msd-vgg"
 
 
-def run_bot(*args: str, database: Path, model: str) -> subprocess.CompletedProcess[str]:
+def run_bot(
+    *args: str, database: Path, model: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "bot", *args],
         cwd=ROOT,
-        env={**os.environ, "DATABASE_PATH": str(database), "MODEL": model, "WORKERS": "1"},
+        env={
+            **os.environ,
+            **(env or {}),
+            "DATABASE_PATH": str(database),
+            "MODEL": model,
+            "WORKERS": "1",
+        },
         capture_output=True,
         text=True,
         timeout=300,
@@ -84,3 +93,60 @@ def test_a_covering_model_serves(tmp_path: Path) -> None:
             assert chosen == spec and line == "serving with mfcc-stats@fe1 (1 tracks)"
 
     asyncio.run(check())
+
+
+def test_reindex_gives_vectors_stored_before_sections_their_sections(tmp_path: Path) -> None:
+    music = tmp_path / "music"
+    music.mkdir()
+    for i in range(3):
+        encode(synth_music(10.0, seed=i, **style_for(i)), music / f"A{i} - S{i}.mp3")
+    database = tmp_path / "catalog.sqlite3"
+    assert run_bot("import", str(music), database=database, model="mfcc").returncode == 0
+    with sqlite3.connect(database) as db:  # as a catalog imported before migration 6 holds them
+        db.execute("UPDATE embeddings SET sections = NULL WHERE track_id IN (1, 2)")
+        before = dict(db.execute("SELECT track_id, vector FROM embeddings").fetchall())
+
+    done = run_bot("reindex", database=database, model="mfcc")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("embedded 2 · already had the model 1"), done.stdout
+    with sqlite3.connect(database) as db:
+        rows = db.execute("SELECT track_id, vector, length(sections) FROM embeddings").fetchall()
+    assert {track_id: vector for track_id, vector, _ in rows} == before  # same vectors
+    assert all(size and size % (2 * 104) == 0 for _, _, size in rows)
+
+
+def test_reindex_downloads_yandex_music_tracks_again(tmp_path: Path) -> None:
+    songs = []
+    for i in range(3):
+        path = encode(synth_music(8.0, seed=i, **style_for(i)), tmp_path / f"{i}.mp3")
+        songs.append(path.read_bytes())
+    database, scratch = tmp_path / "catalog.sqlite3", tmp_path / "tmp"
+    scratch.mkdir()
+    with FakeYandex(tmp_path) as fake:
+        album_id, track_ids = fake.add_album("Album", "Band", songs)
+        link = f"https://music.yandex.ru/album/{album_id}"
+        imported = run_bot("import-yandex", link, database=database, model="mfcc", env=fake.env())
+        assert imported.returncode == 0, imported.stderr
+
+        no_token = run_bot(
+            "reindex", database=database, model="msd-vgg/pool5", env=fake.env(token=None)
+        )
+        assert no_token.stdout.startswith(
+            "embedded 0 · already had the model 0 · audio unreachable 3"
+        )
+        assert "set YANDEX_MUSIC_TOKEN to download it again" in no_token.stdout
+
+        fake.fail("download-info", 404, track_id=track_ids[2])  # taken down since the import
+        env = {**fake.env(), "TMPDIR": str(scratch)}
+        done = run_bot("reindex", database=database, model="msd-vgg/pool5", env=env)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.splitlines()[0] == (
+            "embedded 2 · already had the model 0 · audio unreachable 1 · failed 0 · "
+            "downloaded from Yandex Music 2"
+        ), done.stdout
+        assert "Yandex Music: removed" in done.stdout
+        downloads = [r for r in fake.calls("download-info") if r.track_id in track_ids[:2]]
+        assert len(downloads) >= 4  # the import's and the reindex's
+    assert list(scratch.iterdir()) == []  # every download deleted once embedded
+    model_id = parse_model_spec("msd-vgg/pool5").model_id
+    assert vectors_per_model(database) == {"mfcc-stats@fe1": 3, model_id: 2}

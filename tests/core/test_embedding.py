@@ -7,8 +7,8 @@ import pytest
 from audio_factory import encode, reencode_excerpt, synth_music
 
 from core.audio import load_track
-from core.constants import MAX_PATCHES_PER_TRACK, MUSICNN_SAMPLE_RATE
-from core.embedding import embed_audio, embed_file
+from core.constants import MAX_PATCHES_PER_TRACK, MUSICNN_SAMPLE_RATE, SECTIONS_PER_TRACK
+from core.embedding import embed_audio, embed_file, fused_sections, section_vectors
 from core.errors import NotAudioError, TooShortError
 from core.models.musicnn import MSD_TAGS, MusicnnModel
 from core.patching import evenly_spaced, frame_patches
@@ -54,6 +54,38 @@ def test_an_excerpt_is_closer_to_its_track_than_other_tracks_are(
     excerpt = reencode_excerpt(tracks[1], tmp_path / "excerpt.mp3", start=12.0, seconds=15.0)
     scores = vectors @ embed_file(excerpt, vgg_model).vector
     assert int(np.argmax(scores)) == 1
+
+
+def test_a_clip_is_closest_to_the_section_it_was_cut_from(
+    tmp_path: Path, vgg_model: MusicnnModel
+) -> None:
+    """A track whose second half differs from its first: the track's mean sits between the
+    halves, the sections of the second half hold a clip cut from it."""
+    low = synth_music(60.0, seed=4, base_hz=110.0)
+    high = synth_music(60.0, seed=5, base_hz=880.0, note_seconds=0.125, harmonics=3)
+    track = encode(np.concatenate([low, high]), tmp_path / "two_halves.mp3")
+    embedding = embed_file(track, vgg_model)
+    assert embedding.sections.shape == (SECTIONS_PER_TRACK, 256)
+    assert embedding.sections.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(embedding.sections, axis=1), 1.0, atol=1e-5)
+    clip = embed_file(reencode_excerpt(track, tmp_path / "clip.mp3", 85.0, 15.0), vgg_model)
+    by_section = embedding.sections @ clip.vector
+    whole = float(embedding.vector @ clip.vector)
+    print(f"\nclip vs sections {np.round(by_section, 3)}, vs the track {whole:.3f}")
+    assert int(np.argmax(by_section)) >= SECTIONS_PER_TRACK // 2  # a second-half section
+    assert by_section.max() > whole
+
+
+def test_section_vectors_are_the_unit_means_of_consecutive_patches() -> None:
+    patches = np.array([[1, 0], [3, 0], [0, 2], [0, 1], [1, 1]], np.float32)
+    # patches 0–2 (mean (4/3, 2/3)) and 3–4 (mean (1/2, 1)), each brought to unit length
+    unit = 5**-0.5
+    np.testing.assert_allclose(section_vectors(patches, 2), [[2 * unit, unit], [unit, 2 * unit]])
+    assert section_vectors(patches, 9).shape == (5, 2)  # no more sections than patches
+    joined = fused_sections([patches, np.array([[0, 0, 5], [4, 0, 0]], np.float32)])
+    assert joined.shape == (2, 5)  # as many sections as the part with fewest patches
+    np.testing.assert_allclose(np.linalg.norm(joined, axis=1), 1.0, atol=1e-6)
+    np.testing.assert_allclose(joined[0] * 2**0.5, [2 * unit, unit, 0, 0, 1], atol=1e-6)
 
 
 def test_clipping_loud_audio_gives_finite_vectors(vgg_model: MusicnnModel) -> None:

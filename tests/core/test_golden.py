@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from core.constants import SECTIONS_PER_TRACK
 from core.embedding import embed_file
 from core.models import parse_model_spec
 
@@ -37,6 +38,14 @@ def test_the_golden_recording_embeds_as_stored(text: str) -> None:
     difference = float(np.max(np.abs(embedding.vector - np.asarray(stored["vector"]))))
     assert difference < TOLERANCE, f"{text} vectors moved by {difference:.2e}: {BUMP}"
     np.testing.assert_allclose(embedding.tag_probabilities, stored["tags"], atol=TOLERANCE)
+    # the section vectors live in the same space: unit rows whose mean points where the track does
+    count, width = embedding.sections.shape
+    assert (
+        1 <= count <= min(SECTIONS_PER_TRACK, embedding.patch_count) and width == spec.vector_size
+    )
+    np.testing.assert_allclose(np.linalg.norm(embedding.sections, axis=1), 1.0, atol=1e-5)
+    mean = embedding.sections.mean(axis=0)
+    assert float(mean @ embedding.vector) / float(np.linalg.norm(mean)) > 0.99
 
 
 def test_the_golden_recording_is_small_and_credited() -> None:

@@ -2,7 +2,9 @@
 
 import numpy as np
 
-from evaluation.variants import PartVectors, compare, fused, paired_bootstrap
+from core.embedding import section_vectors, track_vector
+from evaluation.metrics import Clips, clip_ranks, own_ranks
+from evaluation.variants import PartVectors, compare, fused, paired_bootstrap, per_query
 
 
 def test_the_bootstrap_resamples_whole_groups() -> None:
@@ -37,3 +39,21 @@ def test_a_fused_variant_is_unit_and_compares_with_a_baseline() -> None:
     rows = compare("fusion", fused([a, m], True), "a", a, groups)
     assert [c.figure for c in rows] == ["P@10", "mAP", "excerpt R@1"]
     assert all(c.low <= c.difference <= c.high for c in rows)
+
+
+def test_excerpts_are_answered_as_the_bot_answers_clips() -> None:
+    """Track 0's mean is nearer track 1's excerpt than track 1's own mean; track 1's second
+    section holds the excerpt, so with clips its excerpt finds it first."""
+    rng = np.random.default_rng(2)
+    patches = [np.abs(3 + rng.standard_normal((6, 8))).astype(np.float32) for _ in range(4)]
+    excerpt_of_1 = patches[1][5] + 0.01
+    patches[0] = np.stack([excerpt_of_1 + 0.4 * patches[0][i] for i in range(6)])
+    catalog = np.stack([track_vector(p) for p in patches])
+    excerpts = np.stack([track_vector(p[:2]) for p in patches])
+    excerpts[1] = track_vector(excerpt_of_1[None])
+    plain = own_ranks(excerpts, catalog, np.arange(4))
+    assert plain[1] > 1  # the mean of another track wins without clips
+    clips = Clips(excerpts, [section_vectors(p) for p in patches])
+    ranks = clip_ranks(excerpts, catalog, clips)
+    assert ranks[1] == 1
+    assert per_query(catalog, excerpts, np.arange(4), clips)["excerpt R@1"][0][1] == 1.0

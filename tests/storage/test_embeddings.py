@@ -173,3 +173,53 @@ async def test_rename_model_refuses_to_mix_vector_lengths(
         await db.embeddings.rename_model("old", "new")
     assert (await db.embeddings.load_catalog("old")).track_ids.tolist() == [old]  # untouched
     assert await db.embeddings.revision() == revision
+
+
+async def test_sections_are_stored_as_float16_and_a_vector_without_them_stands_for_its_track(
+    db: Database, add_track: AddTrack, rng: np.random.Generator
+) -> None:
+    with_sections, without = await add_track(), await add_track()
+    sections = rng.standard_normal((6, 16)).astype(np.float32)
+    vector = rng.standard_normal(16).astype(np.float32)
+    revision = await db.embeddings.revision()
+    await db.embeddings.put(with_sections, "m", vector, sections)
+    await db.embeddings.put(without, "m", vector)
+    assert await db.embeddings.revision() == revision + 2  # sections change nothing more
+    assert await db.embeddings.has_sections(with_sections, "m")
+    assert not await db.embeddings.has_sections(without, "m")
+
+    found = await db.embeddings.sections("m", [without, with_sections, 999, with_sections])
+    assert sorted(found) == sorted([with_sections, without])  # no vector, no entry
+    np.testing.assert_array_equal(found[with_sections], sections.astype(np.float16))
+    assert found[with_sections].dtype == np.float32
+    np.testing.assert_array_equal(found[without], vector[None, :])
+    assert await db.embeddings.sections("other", [with_sections]) == {}
+    row = await db.connector.fetchone(
+        "SELECT sections FROM embeddings WHERE track_id = ?", (with_sections,)
+    )
+    assert row is not None and row["sections"] == sections.astype("<f2").tobytes()
+
+    await db.embeddings.put(with_sections, "m", vector)  # replaced without: none kept
+    assert not await db.embeddings.has_sections(with_sections, "m")
+
+
+@pytest.mark.parametrize(
+    "sections", [np.zeros((0, 4)), np.zeros((2, 3)), np.zeros(4), np.full((1, 4), np.nan)]
+)
+async def test_malformed_sections_are_refused_with_their_vector(
+    db: Database, add_track: AddTrack, sections: np.ndarray
+) -> None:
+    track_id = await add_track()
+    with pytest.raises(ValueError):
+        await db.embeddings.put(track_id, "m", np.ones(4), sections)
+    assert not await db.embeddings.has(track_id, "m")
+
+
+async def test_many_tracks_sections_are_read_in_bounded_statements(
+    db: Database, add_track: AddTrack
+) -> None:
+    ids = [await add_track() for _ in range(1200)]
+    for track_id in ids:
+        await db.embeddings.put(track_id, "m", np.ones(2), np.ones((3, 2)))
+    found = await db.embeddings.sections("m", ids)
+    assert sorted(found) == ids and all(rows.shape == (3, 2) for rows in found.values())

@@ -2,6 +2,7 @@
 
 import asyncio
 import hashlib
+import sqlite3
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -97,6 +98,23 @@ async def check_v5(db: Database) -> None:
     assert any("tracks_by_yandex_id" in str(row[-1]) for row in plan)
 
 
+async def seed_v6(conn: aiosqlite.Connection) -> None:
+    await conn.execute(
+        "INSERT INTO embeddings (track_id, model_id, dim, vector, sections) "
+        "VALUES (1, 's', 4, ?, ?)",
+        (encode_vector(VECTOR), np.stack([VECTOR, -VECTOR]).astype("<f2").tobytes()),
+    )
+
+
+async def check_v6(db: Database) -> None:
+    found = await db.embeddings.sections("s", [1])
+    np.testing.assert_array_equal(found[1], [VECTOR, -VECTOR])
+    # vectors stored before sections existed stand for their track's only section
+    np.testing.assert_array_equal((await db.embeddings.sections("m", [1]))[1], [VECTOR])
+    with pytest.raises(sqlite3.IntegrityError, match="CHECK"):  # not a whole number of rows
+        await db.connector.execute("UPDATE embeddings SET sections = x'0000' WHERE model_id = 's'")
+
+
 # Data a file at each version can hold, and how to see it survived. A new migration adds an entry.
 DATA: dict[int, tuple[Seed, Check]] = {
     1: (seed_v1, check_v1),
@@ -104,6 +122,7 @@ DATA: dict[int, tuple[Seed, Check]] = {
     3: (seed_v3, check_v3),
     4: (seed_v4, check_v4),
     5: (seed_v5, check_v5),
+    6: (seed_v6, check_v6),
 }
 
 
