@@ -23,6 +23,7 @@ import hashlib
 import logging
 import os
 import shutil
+import socket
 import ssl
 import tempfile
 import urllib.error
@@ -43,6 +44,7 @@ log = logging.getLogger(__name__)
 IN_FLIGHT_PER_ACTOR = 2  # each actor has its next track in the object store when it finishes one
 START_TIMEOUT_SECONDS = 300.0  # every actor has its model loaded (TensorFlow starts in each)
 REPLACEMENT_WAIT_SECONDS = 30.0  # how long a track waits for an actor when none is alive
+CONNECT_CHECK_SECONDS = 5.0
 FETCH_CHUNK = 1 << 20
 # models that never import TensorFlow: their actors skip its start-up (and its thread setting)
 _WITHOUT_TENSORFLOW = frozenset({"mfcc"})
@@ -172,14 +174,32 @@ class _Slots:
     changed: asyncio.Condition = field(default_factory=asyncio.Condition)
 
 
+def _check_reachable(address: str) -> None:
+    """A quick TCP check of HOST:PORT (or ray://HOST:PORT): Ray itself retries an address with
+    nothing behind it for minutes before it gives up."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), CONNECT_CHECK_SECONDS):
+            pass
+    except (OSError, ValueError) as error:
+        raise RayUnavailableError(
+            f"cannot connect to the Ray cluster at RAY_ADDRESS={address}: nothing answers "
+            f"({type(error).__name__}); is the head running, and the port reachable?"
+        ) from None
+
+
 def _connect(address: str) -> bool:
     """Connect this process to the cluster unless it is already; whether we connected."""
+    # Ray's C++ core logs every retry as a warning on stderr; our one line says what failed
+    os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "error")
     try:
         import ray
     except ImportError as error:
         raise RayUnavailableError(f"ray is not installed ({error})") from None
     if ray.is_initialized():
         return False
+    if address != "auto":
+        _check_reachable(address)
     try:
         ray.init(
             address=address,
@@ -190,7 +210,8 @@ def _connect(address: str) -> bool:
         )
     except (ConnectionError, RuntimeError, ValueError) as error:
         raise RayUnavailableError(
-            f"cannot connect to the Ray cluster at RAY_ADDRESS={address}: {error}"
+            f"cannot connect to the Ray cluster at RAY_ADDRESS={address}: {error} (a wrong "
+            "RAY_AUTH_TOKEN, or RAY_AUTH_MODE=token missing, looks like this too)"
         ) from None
     return True
 

@@ -3,11 +3,14 @@ local pool by default with Ray never imported, RAY_ADDRESS checked at start-up, 
 when ray is not installed, and the Ray token never shown."""
 
 import importlib.util
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+from cli_process import run_bot
 
 from bot import cli
 from bot.config import ConfigError, load_bot_settings, load_settings
@@ -90,3 +93,20 @@ async def test_the_ray_service_refuses_work_before_start(tmp_path: Path) -> None
     with pytest.raises(RuntimeError, match="start"):
         await service.embed(track)
     await service.close()  # closing an unstarted service is harmless (and imports no Ray)
+
+
+def test_a_cluster_that_does_not_answer_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    with socket.socket() as probe:  # a port with nothing behind it
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    started = time.monotonic()
+    done = run_bot(
+        "import",
+        str(tmp_path),
+        database=tmp_path / "c.sqlite3",
+        env={"RAY_ADDRESS": f"127.0.0.1:{port}", "MODEL": "mfcc"},
+        timeout=120,
+    )
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and done.stderr.startswith("error: "), done.stderr
+    assert time.monotonic() - started < 60  # not Ray's minutes of retries
