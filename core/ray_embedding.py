@@ -25,11 +25,12 @@ import os
 import shutil
 import socket
 import ssl
+import sys
 import tempfile
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -188,10 +189,22 @@ def _check_reachable(address: str) -> None:
         ) from None
 
 
+@contextlib.contextmanager
+def _native_stderr_muted() -> Iterator[None]:
+    """File descriptor 2 goes to /dev/null for the block (native code writes there directly)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with Path(os.devnull).open("wb") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def _connect(address: str) -> bool:
     """Connect this process to the cluster unless it is already; whether we connected."""
-    # Ray's C++ core logs every retry as a warning on stderr; our one line says what failed
-    os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "error")
     try:
         import ray
     except ImportError as error:
@@ -201,13 +214,14 @@ def _connect(address: str) -> bool:
     if address != "auto":
         _check_reachable(address)
     try:
-        ray.init(
-            address=address,
-            namespace="soundalike",
-            logging_level=logging.WARNING,
-            log_to_driver=False,
-            configure_logging=False,
-        )
+        with _native_stderr_muted():  # Ray's C++ core logs each retry; our one line says why
+            ray.init(
+                address=address,
+                namespace="soundalike",
+                logging_level=logging.WARNING,
+                log_to_driver=False,
+                configure_logging=False,
+            )
     except (ConnectionError, RuntimeError, ValueError) as error:
         raise RayUnavailableError(
             f"cannot connect to the Ray cluster at RAY_ADDRESS={address}: {error} (a wrong "

@@ -123,6 +123,27 @@ async def test_import_through_ray_client_from_a_machine_without_ray_node(
     assert "2 Ray actor(s)" in done.stderr
 
 
+async def test_the_cluster_refuses_a_wrong_token_in_one_line(
+    cluster: RayCluster, tmp_path: Path
+) -> None:
+    """Token authentication is on: a driver without the cluster's token cannot join it."""
+    wrong = "0" * 64
+    done = run_bot(
+        "import",
+        str(tmp_path),
+        database=tmp_path / "c.sqlite3",
+        env={**ray_env(cluster), "RAY_AUTH_TOKEN": wrong},
+        timeout=120,
+    )
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: cannot connect to the Ray cluster at RAY_ADDRESS=")
+    assert (
+        done.stderr.count("\n") == 1
+        and wrong not in done.stderr
+        and cluster.token not in done.stderr
+    )
+
+
 async def test_a_node_killed_mid_import_loses_nothing(cluster: RayCluster, tmp_path: Path) -> None:
     library = make_library(tmp_path / "music", 16, seconds=20.0)
     node2 = cluster.node_id("node2")
