@@ -26,6 +26,8 @@ def make_embedder(settings: Settings, model: ModelSpec, workers: int | None) -> 
     RAY_ADDRESS set without ray installed is a ConfigError naming the requirements file. Ray
     reads its token settings (RAY_AUTH_MODE, RAY_AUTH_TOKEN…) from the environment only, so
     those given in `.env` are put there (the real environment wins); they are never printed.
+    Token authentication is on unless RAY_AUTH_MODE says otherwise (`disabled`, for a cluster
+    started without it).
     """
     if settings.ray_address is None:
         return EmbeddingService(model, workers)
@@ -37,6 +39,7 @@ def make_embedder(settings: Settings, model: ModelSpec, workers: int | None) -> 
         )
     for name, value in settings.ray_auth:
         os.environ.setdefault(name, value)
+    os.environ.setdefault("RAY_AUTH_MODE", "token")
     return RayEmbeddingService(model, workers, settings.ray_address)
 
 

@@ -213,6 +213,8 @@ def _connect(address: str) -> bool:
         return False
     if address != "auto":
         _check_reachable(address)
+    from ray.exceptions import AuthenticationError
+
     try:
         with _native_stderr_muted():  # Ray's C++ core logs each retry; our one line says why
             ray.init(
@@ -222,6 +224,12 @@ def _connect(address: str) -> bool:
                 log_to_driver=False,
                 configure_logging=False,
             )
+    except AuthenticationError as error:  # token mode without a token: before any connection
+        raise RayUnavailableError(
+            f"cannot connect to the Ray cluster at RAY_ADDRESS={address}: {error}; set "
+            "RAY_AUTH_TOKEN to the cluster's token (or RAY_AUTH_MODE=disabled for a cluster "
+            "without authentication)"
+        ) from None
     except (ConnectionError, RuntimeError, ValueError) as error:
         raise RayUnavailableError(
             f"cannot connect to the Ray cluster at RAY_ADDRESS={address}: {error} (a wrong "

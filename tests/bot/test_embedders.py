@@ -3,6 +3,7 @@ local pool by default with Ray never imported, RAY_ADDRESS checked at start-up, 
 when ray is not installed, and the Ray token never shown."""
 
 import importlib.util
+import os
 import socket
 import subprocess
 import sys
@@ -39,7 +40,8 @@ def test_without_ray_address_the_local_pool_is_used_and_ray_never_imported() -> 
 
 
 @pytest.mark.parametrize("address", ["auto", "ray://head:10001", "10.0.0.5:6379", "[::1]:6379"])
-def test_ray_address_forms(address: str) -> None:
+def test_ray_address_forms(address: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "environ", dict(os.environ))  # make_embedder sets RAY_AUTH_MODE
     settings = load_settings({"RAY_ADDRESS": address})
     assert settings.ray_address == address
     if importlib.util.find_spec("ray") is not None:
@@ -110,3 +112,33 @@ def test_a_cluster_that_does_not_answer_is_one_line_and_exit_2(tmp_path: Path) -
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1 and done.stderr.startswith("error: "), done.stderr
     assert time.monotonic() - started < 60  # not Ray's minutes of retries
+
+
+def test_token_authentication_is_on_by_default_on_ray(tmp_path: Path) -> None:
+    """RAY_ADDRESS without a token is refused before anything connects (no token file in HOME)."""
+    if importlib.util.find_spec("ray") is None:
+        pytest.skip("the optional Ray backend is not installed")
+    with socket.socket() as listener:  # something answers: the refusal is about the token
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+        env |= {
+            "HOME": str(tmp_path),
+            "RAY_ADDRESS": f"127.0.0.1:{port}",
+            "MODEL": "mfcc",
+            "DATABASE_PATH": str(tmp_path / "c.sqlite3"),
+        }
+        done = subprocess.run(
+            [sys.executable, "-m", "bot", "import", str(tmp_path)],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert "no authentication token was found" in done.stderr
+    assert "set RAY_AUTH_TOKEN" in done.stderr
