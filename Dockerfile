@@ -5,9 +5,13 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /app
-COPY requirements.txt requirements-models.txt ./
+# WITH_RAY=true adds the optional Ray backend (deploy/compose.ray.yaml builds it so); the default
+# image stays without it
+ARG WITH_RAY=false
+COPY requirements.txt requirements-models.txt requirements-ray.txt ./
 RUN pip install --no-cache-dir -r requirements.txt \
-    && pip install --no-cache-dir --no-deps -r requirements-models.txt
+    && pip install --no-cache-dir --no-deps -r requirements-models.txt \
+    && if [ "$WITH_RAY" = "true" ]; then pip install --no-cache-dir -r requirements-ray.txt; fi
 
 COPY core ./core
 COPY storage ./storage
@@ -17,7 +21,8 @@ COPY bot ./bot
 RUN useradd --create-home --uid 10001 soundalike && mkdir -p /app/data \
     && chown soundalike /app/data
 USER soundalike
-ENV PYTHONUNBUFFERED=1
+# PYTHONPATH: Ray's worker processes, started by `ray start` in this image, import core from here
+ENV PYTHONUNBUFFERED=1 PYTHONPATH=/app
 VOLUME ["/app/data"]
 
 ENTRYPOINT ["python", "-m", "bot"]

@@ -5,8 +5,10 @@
 #   ./dev.sh demo   – embed a generated sample track, no Telegram needed
 #   ./dev.sh test   – ruff, mypy, then the whole test suite
 #   ./dev.sh bench  – the speed, memory and indexing-throughput benchmarks
-#   ./dev.sh test-scale – installs the optional vector index (requirements-scale.txt), then
-#                         runs its tests (which skip without it); CI runs it after `test`
+#   ./dev.sh test-scale – installs the optional scale-out parts, the vector index
+#                         (requirements-scale.txt) and Ray (requirements-ray.txt), then runs
+#                         their tests (which skip without them; the Ray tests start a two-node
+#                         Ray cluster on this machine); CI runs it after `test`
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -83,8 +85,9 @@ case "${1:-}" in
         ;;
     test-scale)
         setup
-        "$VENV/bin/python" -m pip install -q -r requirements-scale.txt
-        exec "$VENV/bin/python" -m pytest -q tests/core/test_index.py tests/bot/test_catalog_index.py
+        "$VENV/bin/python" -m pip install -q -r requirements-scale.txt -r requirements-ray.txt
+        exec "$VENV/bin/python" -m pytest -q tests/core/test_index.py tests/bot/test_catalog_index.py \
+            tests/core/test_ray_embedding.py tests/bot/test_ray_bot.py tests/bot/test_embedders.py
         ;;
     bench)
         setup

@@ -29,9 +29,9 @@ from telegram.ext import (
 from bot import access, handlers
 from bot.config import BotSettings, ConfigError
 from bot.context import BotApplication, BotContext, BotData, Resources
+from bot.embedders import describe, make_embedder
 from bot.recommender import Recommender, adopt_previous_vectors
 from bot.reindex import serving_model
-from core.embedding_service import EmbeddingService
 from storage import Database
 
 log = logging.getLogger(__name__)
@@ -54,7 +54,7 @@ async def open_resources(application: BotApplication) -> None:
         adopted = await adopt_previous_vectors(database, settings.model)
         model, serving = await serving_model(database, settings.model)
         log.info("%s", serving)
-        embedder = EmbeddingService(model, settings.workers)
+        embedder = make_embedder(settings, model, settings.workers)
         await embedder.start()
     except BaseException:
         await database.close()
@@ -69,9 +69,9 @@ async def open_resources(application: BotApplication) -> None:
         await application.bot.set_my_commands(commands, language_code=language)
     await application.bot.set_my_commands(COMMANDS["en"])
     log.info(
-        "started model=%s workers=%d catalog=%d tracks adopted=%d admins=%d",
+        "started model=%s workers=%s catalog=%d tracks adopted=%d admins=%d",
         embedder.model_id,
-        embedder.workers,
+        describe(embedder),
         len(catalog),
         adopted,
         len(settings.admin_ids),

@@ -30,7 +30,7 @@ from bot.links import display_name, track_url
 from bot.metadata import MetadataFileError, read_metadata_csv
 from bot.numbers import SQLITE_INT_MAX, TELEGRAM_ID_MAX, number_argument
 from bot.yandex_commands import add_yandex_parsers
-from core.errors import AudioError, ModelFileError
+from core.errors import AudioError, ModelFileError, NoWorkersError, RayUnavailableError
 from core.models import parse_model_spec
 from storage import Database, StorageError, Track, writable
 
@@ -87,9 +87,9 @@ def embed_command(arguments: argparse.Namespace, settings: Settings) -> int:
 
 async def import_command(arguments: argparse.Namespace, settings: Settings) -> int:
     """Index files and folders into the catalog, with a progress bar and a final summary."""
+    from bot.embedders import describe, make_embedder
     from bot.importer import Importer
     from bot.recommender import adopt_previous_vectors
-    from core.embedding_service import EmbeddingService
 
     table = read_metadata_csv(arguments.meta) if arguments.meta else None
     for problem in table.problems if table else []:
@@ -97,12 +97,11 @@ async def import_command(arguments: argparse.Namespace, settings: Settings) -> i
     workers = arguments.workers or settings.workers
     async with (
         open_database(settings, writes=True) as database,
-        EmbeddingService(settings.model, workers) as service,
+        make_embedder(settings, settings.model, workers) as service,
     ):
         await adopt_previous_vectors(database, settings.model)
         print(
-            f"importing into {settings.database_path} with {service.model_id}, "
-            f"{service.workers} worker(s)",
+            f"importing into {settings.database_path} with {service.model_id}, {describe(service)}",
             file=sys.stderr,
         )
         importer = Importer(database, service, table)
@@ -118,10 +117,10 @@ async def import_command(arguments: argparse.Namespace, settings: Settings) -> i
 
 async def reindex_command(arguments: argparse.Namespace, settings: Settings) -> int:
     """Embed every catalog track that lacks the configured model's vector (resumable)."""
+    from bot.embedders import describe, make_embedder
     from bot.recommender import adopt_previous_vectors
     from bot.reindex import Reindexer
     from bot.yandex_client import YandexAccessError, YandexCallError, YandexMusic
-    from core.embedding_service import EmbeddingService
 
     yandex = load_yandex_settings()
     music = YandexMusic(yandex.token, yandex.api_url) if yandex.token else None
@@ -142,10 +141,10 @@ async def reindex_command(arguments: argparse.Namespace, settings: Settings) -> 
                     return EXIT_FAILURES
             workers = arguments.workers or settings.workers
             if tracks:  # the workers start only when there is something to embed
-                async with EmbeddingService(settings.model, workers) as s:
+                async with make_embedder(settings, settings.model, workers) as s:
                     print(
                         f"reindexing {len(tracks)} track(s) of {settings.database_path} with "
-                        f"{s.model_id}, {s.workers} worker(s)",
+                        f"{s.model_id}, {describe(s)}",
                         file=sys.stderr,
                     )
                     try:
@@ -170,9 +169,9 @@ def track_json(track: Track) -> dict[str, object]:
 
 async def recommend_command(arguments: argparse.Namespace, settings: Settings) -> int:
     """The ranked list the bot would send for FILE, printed (or as JSON)."""
+    from bot.embedders import make_embedder
     from bot.recommender import Recommender, adopt_previous_vectors
     from bot.reindex import serving_model
-    from core.embedding_service import EmbeddingService
 
     async with open_database(settings, writes=False) as database:
         if not database.read_only:  # adopting renames vectors: a write
@@ -181,7 +180,7 @@ async def recommend_command(arguments: argparse.Namespace, settings: Settings) -
         model, serving = await serving_model(database, settings.model)
         if model != settings.model:
             print(serving, file=sys.stderr)
-        async with EmbeddingService(model, workers=1) as service:
+        async with make_embedder(settings, model, workers=1) as service:
             answer, items = await _recommend(Recommender(database, service, model), arguments)
     if answer is None:
         return EXIT_FAILURES
@@ -284,7 +283,7 @@ def bot_command(_: argparse.Namespace, __: Settings) -> int:
 
     try:
         run(load_bot_settings())
-    except (ConfigError, ModelFileError, StorageError):
+    except (ConfigError, ModelFileError, StorageError, RayUnavailableError, NoWorkersError):
         raise
     except Exception:
         logging.getLogger("bot").critical("the bot stopped on an unexpected error", exc_info=True)
@@ -424,9 +423,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         if asyncio.iscoroutinefunction(arguments.handler):
             return _run_async(arguments.handler, arguments, settings)
         return int(arguments.handler(arguments, settings))
-    except (ConfigError, ModelFileError, MetadataFileError, StorageError, ValueError) as error:
+    except (
+        ConfigError,
+        ModelFileError,
+        MetadataFileError,
+        StorageError,
+        ValueError,
+        RayUnavailableError,
+    ) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
+    except NoWorkersError as error:  # a Ray cluster without room for a worker
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_FAILURES
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

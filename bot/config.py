@@ -6,7 +6,7 @@ Real environment variables win over `.env`. See `.env.example` for every setting
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from dotenv import dotenv_values
@@ -26,7 +26,16 @@ class ConfigError(ValueError):
 class Settings:
     database_path: Path
     model: ModelSpec
-    workers: int | None  # None: one per CPU core
+    workers: int | None  # None: one per CPU core (on Ray: one actor per CPU of the cluster)
+    # None: the local worker processes; else the Ray cluster to embed on (see _ray_address)
+    ray_address: str | None = None
+    # RAY_AUTH_MODE, RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH from .env, for Ray to read from the
+    # environment; never shown
+    ray_auth: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+
+
+RAY_AUTH_SETTINGS = ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH")
+_RAY_ADDRESS = re.compile(r"(ray://)?[A-Za-z0-9.\-]+:\d{1,5}|\[[0-9A-Fa-f:]+\]:\d{1,5}")
 
 
 def environment(dotenv_path: Path = Path(".env")) -> dict[str, str]:
@@ -53,6 +62,20 @@ def _model(values: Mapping[str, str]) -> ModelSpec:
         raise ConfigError(f"MODEL: {error}") from error
 
 
+def _ray_address(values: Mapping[str, str]) -> str | None:
+    """RAY_ADDRESS: absent or empty for the local worker processes; `auto` (a Ray node runs on
+    this machine), `ray://HOST:PORT` (Ray Client) or `HOST:PORT` (the head's GCS port)."""
+    raw = values.get("RAY_ADDRESS", "").strip()
+    if not raw:
+        return None
+    if raw != "auto" and not _RAY_ADDRESS.fullmatch(raw):
+        raise ConfigError(
+            f"RAY_ADDRESS must be auto, ray://HOST:PORT or HOST:PORT (or unset for the local "
+            f"workers), not {raw!r}"
+        )
+    return raw
+
+
 def load_settings(values: Mapping[str, str] | None = None) -> Settings:
     """Settings from `values` (default: the environment and `.env`)."""
     values = environment() if values is None else values
@@ -60,6 +83,8 @@ def load_settings(values: Mapping[str, str] | None = None) -> Settings:
         database_path=Path(values.get("DATABASE_PATH") or "data/soundalike.sqlite3"),
         model=_model(values),
         workers=_positive_int(values, "WORKERS"),
+        ray_address=_ray_address(values),
+        ray_auth=tuple((name, values[name]) for name in RAY_AUTH_SETTINGS if values.get(name)),
     )
 
 
@@ -70,7 +95,7 @@ CLOUD_MAX_FILE_MB = 20  # the cloud Bot API serves downloads up to 20 MB
 LOCAL_MAX_FILE_MB = 2000  # a self-hosted Bot API server started with --local
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class BotSettings(Settings):
     """What the Telegram bot needs beyond the command line's settings."""
 
@@ -115,6 +140,8 @@ def load_bot_settings(values: Mapping[str, str] | None = None) -> BotSettings:
         database_path=base.database_path,
         model=base.model,
         workers=base.workers,
+        ray_address=base.ray_address,
+        ray_auth=base.ray_auth,
         bot_token=token,
         api_url=(values.get("TELEGRAM_API_URL") or DEFAULT_API_URL).rstrip("/"),
         local_mode=local_mode,

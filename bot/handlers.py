@@ -38,6 +38,7 @@ from core.errors import (
     AudioError,
     DecodeTimeoutError,
     NotAudioError,
+    NoWorkersError,
     SilentError,
     TooShortError,
 )
@@ -211,6 +212,9 @@ async def _analyse(
         return [audio_error_text(error, texts)], None, None
     except EmptyCatalogError:
         return [texts.empty_catalog], None, None
+    except NoWorkersError:  # a Ray cluster with no embedding worker left
+        log.warning("no embedding worker for user=%s kind=%s", user_id, attachment.kind)
+        return [texts.unavailable], None, None
     finally:
         path.unlink(missing_ok=True)
     assert answer.query_id is not None, "answers to a user are saved"

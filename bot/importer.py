@@ -15,8 +15,9 @@ from tqdm import tqdm
 
 from bot.metadata import MetadataTable, TrackMetadata, metadata_for
 from core.audio import looks_like_audio
-from core.embedding_service import EmbeddingService, WorkerCrashedError
-from core.errors import AudioError
+from core.embedding import TrackEmbedding
+from core.embedding_service import Embedder, WorkerCrashedError
+from core.errors import AudioError, NoWorkersError
 from core.hashing import sha256_of
 from storage import Database, DuplicateTrackError, Track
 
@@ -94,7 +95,7 @@ class Importer:
     def __init__(
         self,
         database: Database,
-        service: EmbeddingService,
+        service: Embedder,
         table: MetadataTable | None = None,
     ) -> None:
         self.database = database
@@ -139,52 +140,86 @@ class Importer:
             return
         row = known or (self.table.rows.get(path.resolve()) if self.table else None)
         track = await self.database.tracks.find_by_sha256(digest)
-        model_id = self.service.model_id
-        if digest in self._hashes_in_flight or (
-            track is not None and await self.database.embeddings.has(track.id, model_id)
-        ):
-            changes = _csv_changes(track, row) if track is not None else {}
-            if known is not None and track is not None:  # a service's names only fill gaps:
-                # the same bytes under two track ids must not flip the stored ids on each run
-                changes = {k: v for k, v in changes.items() if getattr(track, k) is None}
-            if track is not None and changes:
-                await self.database.tracks.update_metadata(track.id, **changes)
-                self.summary.updated += 1
-            else:
-                self.summary.present += 1
+        if await self._present(digest, track, row, known is not None):
             return
         self._hashes_in_flight.add(digest)
         try:
             embedding = await self.service.embed(path)
-        except (AudioError, WorkerCrashedError) as error:
+        except (AudioError, WorkerCrashedError, NoWorkersError) as error:
             self.summary.failures.append((name, getattr(error, "reason", str(error))))
             return
+        await self._commit(track, digest, embedding, path, known, source)
+
+    async def import_embedded(
+        self, digest: str, embedding: TrackEmbedding, known: TrackMetadata, *, source: str
+    ) -> None:
+        """Commit a track embedded elsewhere (a Ray actor that fetched the audio itself), known
+        by the sha256 of its bytes: counted like `import_file` (added, or already present)."""
+        track = await self.database.tracks.find_by_sha256(digest)
+        if await self._present(digest, track, known, True):
+            return
+        self._hashes_in_flight.add(digest)
+        await self._commit(track, digest, embedding, None, known, source)
+
+    async def _present(
+        self, digest: str, track: Track | None, row: TrackMetadata | None, from_service: bool
+    ) -> bool:
+        """Whether these bytes are in the catalog with this model's vector already (or being
+        embedded now); if so the track's metadata is updated from `row` and it is counted."""
+        if digest not in self._hashes_in_flight and (
+            track is None or not await self.database.embeddings.has(track.id, self.service.model_id)
+        ):
+            return False
+        changes = _csv_changes(track, row) if track is not None else {}
+        if from_service and track is not None:  # a service's names only fill gaps:
+            # the same bytes under two track ids must not flip the stored ids on each run
+            changes = {k: v for k, v in changes.items() if getattr(track, k) is None}
+        if track is not None and changes:
+            await self.database.tracks.update_metadata(track.id, **changes)
+            self.summary.updated += 1
+        else:
+            self.summary.present += 1
+        return True
+
+    async def _commit(
+        self,
+        track: Track | None,
+        digest: str,
+        embedding: TrackEmbedding,
+        path: Path | None,
+        known: TrackMetadata | None,
+        source: str | None,
+    ) -> None:
         if track is None:
             track = await self._add_track(path, digest, embedding.seconds_analysed, known, source)
-        await self.database.embeddings.put(track.id, model_id, embedding.vector, embedding.sections)
+        await self.database.embeddings.put(
+            track.id, self.service.model_id, embedding.vector, embedding.sections
+        )
         self.summary.added += 1
 
     async def _add_track(
         self,
-        path: Path,
+        path: Path | None,
         digest: str,
         seconds: float,
         known: TrackMetadata | None = None,
         source: str | None = None,
     ) -> Track:
-        metadata = (
-            known if known is not None else await asyncio.to_thread(metadata_for, path, self.table)
-        )
+        if known is not None:
+            metadata = known
+        else:
+            assert path is not None, "a track without a file comes with its metadata"
+            metadata = await asyncio.to_thread(metadata_for, path, self.table)
         try:
             track_id = await self.database.tracks.add(
                 digest,
-                metadata.title or path.stem,
+                metadata.title or (path.stem if path is not None else digest[:12]),
                 artist=metadata.artist,
                 album=metadata.album,
                 duration=metadata.duration or seconds,
                 yandex_track_id=metadata.yandex_track_id,
                 yandex_album_id=metadata.yandex_album_id,
-                source_path=source or str(path.resolve()),
+                source_path=source or str(path.resolve() if path is not None else digest),
             )
         except DuplicateTrackError as duplicate:  # another process added it meanwhile
             track_id = duplicate.track_id

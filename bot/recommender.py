@@ -14,7 +14,7 @@ from bot.catalog_index import CatalogIndex, index_folder
 from bot.links import track_url
 from core.constants import CLIP_CANDIDATES, CLIP_SECONDS
 from core.embedding import TrackEmbedding
-from core.embedding_service import EmbeddingService
+from core.embedding_service import Embedder
 from core.models import ModelSpec
 from core.ranking import Ranking, clip_source, led_by, near_duplicate, rank
 from core.standardise import RankingSpace, load_prior
@@ -85,7 +85,7 @@ class Recommender:
     def __init__(
         self,
         database: Database,
-        embedder: EmbeddingService,
+        embedder: Embedder,
         model: ModelSpec,
         index: CatalogIndex | None = None,
     ) -> None:

@@ -17,8 +17,8 @@ from tqdm import tqdm
 
 from bot.yandex_client import UnavailableError, YandexCallError, YandexMusic
 from bot.yandex_links import TrackLink
-from core.embedding_service import EmbeddingService, WorkerCrashedError
-from core.errors import AudioError
+from core.embedding_service import Embedder, WorkerCrashedError
+from core.errors import AudioError, NoWorkersError
 from core.hashing import sha256_of
 from core.models import DEFAULT_MODEL, ModelSpec, parse_model_spec
 from storage import Database, Track
@@ -99,7 +99,7 @@ class Reindexer:
                     result.append(track)
         return result
 
-    async def run(self, tracks: list[Track], service: EmbeddingService) -> ReindexSummary:
+    async def run(self, tracks: list[Track], service: Embedder) -> ReindexSummary:
         """Embed `tracks` (from `missing`) in the service's workers, committing each vector."""
         if service.model_id != self.model_id:
             raise ValueError(f"workers embed with {service.model_id}, not {self.model_id}")
@@ -114,7 +114,7 @@ class Reindexer:
             await asyncio.gather(*(one(track) for track in tracks))
         return self.summary
 
-    async def _reindex(self, track: Track, service: EmbeddingService) -> None:
+    async def _reindex(self, track: Track, service: Embedder) -> None:
         path, reason = await asyncio.to_thread(_source_of, track)
         downloaded = False
         if path is None and track.yandex_track_id:
@@ -126,7 +126,7 @@ class Reindexer:
             return
         try:
             embedding = await service.embed(path)
-        except (AudioError, WorkerCrashedError) as error:
+        except (AudioError, WorkerCrashedError, NoWorkersError) as error:
             self.summary.failures.append((track, getattr(error, "reason", str(error))))
             return
         finally:

@@ -31,6 +31,7 @@ class Texts:
     timeout: str
     empty_catalog: str
     failed: str
+    unavailable: str
     send_audio: str
     stranger: str
     not_allowed: str
@@ -82,6 +83,7 @@ ENGLISH = Texts(
     empty_catalog="📭 The catalog is empty, so I have nothing to compare with yet. Ask an admin "
     "to import tracks.",
     failed="😕 Something went wrong while analysing this track. Please try again.",
+    unavailable="🛠 The analysis service is unavailable right now. Please try again later.",
     send_audio="Send me a track (audio, document or voice note) and I will find similar music.",
     stranger="🔒 Sorry, this bot is private. Ask an admin to add you; your Telegram id is "
     "<code>{user_id}</code>.",
@@ -133,6 +135,7 @@ RUSSIAN = Texts(
     empty_catalog="📭 Каталог пока пуст, сравнивать не с чем. Попросите администратора "
     "импортировать треки.",
     failed="😕 Что-то пошло не так при анализе трека. Попробуйте ещё раз.",
+    unavailable="🛠 Сервис анализа сейчас недоступен. Попробуйте позже.",
     send_audio="Пришлите трек (аудио, документ или голосовое), и я найду похожую музыку.",
     stranger="🔒 Извините, это закрытый бот. Попросите администратора добавить вас; ваш "
     "Telegram id — <code>{user_id}</code>.",

@@ -194,6 +194,13 @@ def ssl_context(environ: Mapping[str, str] = os.environ) -> ssl.SSLContext | Non
     return ssl.create_default_context(cafile=cafile) if cafile else None
 
 
+def ca_bundle_pem(environ: Mapping[str, str] = os.environ) -> str | None:
+    """The CA bundle SSL_CERT_FILE or REQUESTS_CA_BUNDLE names, as PEM text (for Ray actors
+    that download on other machines, so they trust what this process trusts); None if unset."""
+    cafile = environ.get("SSL_CERT_FILE") or environ.get("REQUESTS_CA_BUNDLE")
+    return Path(cafile).read_text() if cafile else None
+
+
 def _ignore_schema_mismatch(mismatch: object) -> None:
     """The API adds fields often; the library's warning would clutter the operator's screen."""
     log.debug("schema mismatch: %s", mismatch)
@@ -411,20 +418,37 @@ class YandexMusic:
 
     # downloads
 
+    async def _link(self, track: YandexTrack) -> str:
+        """A fresh signed link to the track's chosen mp3 (it expires after about a minute)."""
+        try:
+            infos = await self._client.tracks_download_info(
+                track.track_id, timeout=self.timeout, **self._extra
+            )
+        except NotFoundError:
+            raise UnavailableError("removed (no download information)") from None
+        chosen = choose_download(infos)
+        link: str = await chosen.get_direct_link_async(self.timeout, **self._extra)
+        return link
+
+    async def direct_link(self, track: YandexTrack) -> str:
+        """A fresh direct link to the track's mp3, for someone else to download (a Ray actor):
+        API calls only, retried like every call."""
+        self.require_token()
+        return await self._retry(
+            f"download link of track {track.track_id}", lambda: self._link(track)
+        )
+
+    def retry_delay(self, attempt: int) -> float:
+        """The pause before another attempt after `attempt` failed ones (backoff, jitter)."""
+        return self._delay(attempt)
+
     async def download(self, track: YandexTrack, folder: Path) -> Path:
         """The track's mp3 in `folder`; every attempt asks for a fresh download-info and link."""
         self.require_token()
         what = f"download of track {track.track_id}"
 
         async def attempt() -> bytes:
-            try:
-                infos = await self._client.tracks_download_info(
-                    track.track_id, timeout=self.timeout, **self._extra
-                )
-            except NotFoundError:
-                raise UnavailableError("removed (no download information)") from None
-            chosen = choose_download(infos)
-            link = await chosen.get_direct_link_async(self.timeout, **self._extra)
+            link = await self._link(track)
             data: bytes = await self._client.request.retrieve(
                 link, timeout=self.download_timeout, **self._extra
             )

@@ -36,8 +36,8 @@ def _targets(arguments: argparse.Namespace) -> list[Target]:
 
 async def import_yandex_command(arguments: argparse.Namespace, settings: Settings) -> int:
     """Index albums, playlists, artists, the chart and likes from Yandex Music."""
+    from bot.embedders import describe, make_embedder, uses_ray
     from bot.yandex_import import YandexImport
-    from core.embedding_service import EmbeddingService
 
     try:
         targets = _targets(arguments)
@@ -47,6 +47,11 @@ async def import_yandex_command(arguments: argparse.Namespace, settings: Setting
         return _usage("give at least one Yandex Music link, or --liked")
     if arguments.limit is not None and arguments.limit < 1:
         return _usage("--limit must be at least 1")
+    if arguments.keep is not None and uses_ray(settings):
+        return _usage(
+            "--keep needs the local workers: on Ray (RAY_ADDRESS) the workers download the "
+            "audio themselves and keep none; unset RAY_ADDRESS to keep the mp3s"
+        )
     yandex = load_yandex_settings()
     music = YandexMusic(yandex.token, yandex.api_url, downloads=DOWNLOADS_AT_ONCE)
     try:
@@ -63,7 +68,7 @@ async def import_yandex_command(arguments: argparse.Namespace, settings: Setting
     with tempfile.TemporaryDirectory(prefix="soundalike-yandex-") as temporary:
         async with (
             Database(settings.database_path) as database,
-            EmbeddingService(settings.model, workers) as service,
+            make_embedder(settings, settings.model, workers) as service,
         ):
             job = YandexImport(
                 database,
@@ -80,7 +85,7 @@ async def import_yandex_command(arguments: argparse.Namespace, settings: Setting
                 print(
                     f"importing {len(tracks)} track(s) from Yandex Music into "
                     f"{settings.database_path} with {service.model_id}, "
-                    f"{service.workers} worker(s)",
+                    f"{describe(service)}",
                     file=sys.stderr,
                 )
                 summary = await job.run(tracks)

@@ -6,6 +6,10 @@ earlier downloads are being embedded, then goes through the same embed→commit 
 and is stored with its Yandex ids, so the bot links to the exact track. A track already in the
 catalog (by Yandex track id) costs no download, so a rerun after an interruption continues where
 it stopped. The audio is deleted once embedded unless `--keep DIR`.
+
+On Ray (RAY_ADDRESS) the coordinator makes the API calls only: it resolves each track's direct
+link and an actor downloads and embeds the mp3 itself, returning the vector and the sha256 of
+what it fetched, so the audio never passes through this process (and `--keep` has no files).
 """
 
 import asyncio
@@ -16,10 +20,21 @@ from tqdm import tqdm
 
 from bot.importer import Importer, ImportSummary
 from bot.metadata import TrackMetadata
-from bot.yandex_client import UnavailableError, YandexCallError, YandexMusic, YandexTrack
+from bot.yandex_client import (
+    UnavailableError,
+    YandexCallError,
+    YandexMusic,
+    YandexTrack,
+    ca_bundle_pem,
+)
 from bot.yandex_links import Target, describe
-from core.embedding_service import EmbeddingService
+from core.embedding_service import Embedder, WorkerCrashedError
+from core.errors import AudioError, NoWorkersError
+from core.ray_embedding import FetchError, RayEmbeddingService
 from storage import Database
+
+# what an actor fetches at most: a long track at 320 kbps (an hour is ≈ 144 MB)
+MAX_FETCH_BYTES = 200 * 1024 * 1024
 
 
 def metadata_of(track: YandexTrack) -> TrackMetadata:
@@ -40,7 +55,7 @@ class YandexImport:
     def __init__(
         self,
         database: Database,
-        service: EmbeddingService,
+        service: Embedder,
         music: YandexMusic,
         folder: Path,
         *,
@@ -55,6 +70,8 @@ class YandexImport:
         self.downloads = downloads
         self.importer = Importer(database, service)
         self.summary: ImportSummary = self.importer.summary
+        # read once: the CA bundle this process trusts goes to the actors with each fetch
+        self._ca_pem = ca_bundle_pem() if isinstance(service, RayEmbeddingService) else None
 
     async def collect(
         self,
@@ -111,6 +128,9 @@ class YandexImport:
         if track.unavailable:
             self.summary.unavailable.append((track.label, track.unavailable))
             return
+        if isinstance(self.service, RayEmbeddingService):
+            await self._import_on_ray(self.service, track)
+            return
         kept = self.folder / f"{track.track_id}.mp3"
         try:
             path = (
@@ -131,3 +151,39 @@ class YandexImport:
         finally:
             if not self.keep:
                 path.unlink(missing_ok=True)
+
+    async def _import_on_ray(self, service: RayEmbeddingService, track: YandexTrack) -> None:
+        """An actor downloads and embeds the track from a fresh link; this process commits it.
+        A failed fetch worth retrying (timeouts, 410 expired link, 429, 5xx) gets a new link,
+        up to the client's attempts, with its backoff."""
+        what = f"download of track {track.track_id}"
+        for attempt in range(1, self.music.attempts + 1):
+            try:
+                link = await self.music.direct_link(track)
+            except UnavailableError as error:
+                self.summary.unavailable.append((track.label, error.reason))
+                return
+            except YandexCallError as error:
+                self.summary.failures.append((track.label, error.reason))
+                return
+            try:
+                fetched = await service.embed_url(
+                    link,
+                    max_bytes=MAX_FETCH_BYTES,
+                    timeout=self.music.download_timeout,
+                    ca_pem=self._ca_pem,
+                )
+            except FetchError as error:
+                if error.transient and attempt < self.music.attempts:
+                    await asyncio.sleep(self.music.retry_delay(attempt))
+                    continue
+                tries = f" (gave up after {attempt} attempts)" if error.transient else ""
+                self.summary.failures.append((track.label, f"{what}: {error.reason}{tries}"))
+                return
+            except (AudioError, WorkerCrashedError, NoWorkersError) as error:
+                self.summary.failures.append((track.label, getattr(error, "reason", str(error))))
+                return
+            await self.importer.import_embedded(
+                fetched.sha256, fetched.embedding, metadata_of(track), source=track.url
+            )
+            return

@@ -23,9 +23,11 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
+from typing import Protocol
 
 from core.constants import WORKER_PARENT_POLL_SECONDS
 from core.embedding import TrackEmbedding, embed_file, warm_up
+from core.errors import NoWorkersError
 from core.models import AudioModel, ModelSpec
 
 _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
@@ -85,6 +87,33 @@ def _embed_in_worker(path: str) -> TrackEmbedding:
 
 class WorkerCrashedError(RuntimeError):
     """A worker process died while embedding; the pool has been restarted."""
+
+
+__all__ = ["Embedder", "EmbeddingService", "NoWorkersError", "WorkerCrashedError"]
+
+
+class Embedder(Protocol):
+    """What the bot, `import` and `reindex` need of an embedding service, whichever backend runs
+    it: EmbeddingService (local worker processes) or core.ray_embedding.RayEmbeddingService.
+
+    `embed` raises core.errors.AudioError subclasses for bad input, WorkerCrashedError when the
+    workers holding a track died twice, NoWorkersError when no worker is left.
+    """
+
+    model_spec: ModelSpec
+    model_id: str
+    workers: int  # tracks embedded at once
+    restarts: int  # workers (pools, actors) started to replace lost ones
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def embed(self, path: Path) -> TrackEmbedding: ...
+
+    async def __aenter__(self) -> "Embedder": ...
+
+    async def __aexit__(self, *_: object) -> None: ...
 
 
 class EmbeddingService:

@@ -31,3 +31,12 @@ class DecodeTimeoutError(AudioError):
 
 class ModelFileError(Exception):
     """A model's weight file is missing, corrupt or of the wrong architecture."""
+
+
+class NoWorkersError(RuntimeError):
+    """No embedding worker is left to take a track (a Ray cluster lost them all) and none came
+    back in time; the caller should say the service is unavailable and try later."""
+
+
+class RayUnavailableError(RuntimeError):
+    """RAY_ADDRESS names a cluster, but `ray` is not installed or the cluster cannot be reached."""
