@@ -21,6 +21,7 @@ from core.constants import (
     AISFX_MAX_BLOCKS_PER_TRACK,
     AISFX_SAMPLE_RATE,
     FUSION_FRONT_END,
+    FUSION_MSD_PATCHES,
     MAX_PATCHES_PER_TRACK,
     MFCC_FRONT_END,
     MUSICNN_FRONT_END,
@@ -101,6 +102,14 @@ class ModelSpec:
         return AISFX_MAX_BLOCKS_PER_TRACK if self.family == "aisfx" else MAX_PATCHES_PER_TRACK
 
     @property
+    def part_caps(self) -> tuple[int, ...]:
+        """A fusion's windows per part (core/models/fusion.py): aisfx its 12 blocks, an MSD
+        model FUSION_MSD_PATCHES."""
+        return tuple(
+            p.max_patches if p.family == "aisfx" else FUSION_MSD_PATCHES for p in self.parts
+        )
+
+    @property
     def standardised(self) -> bool:
         """Whether rankings standardise the catalog per part first (core/standardise.py): a
         fusion's parts each need their own statistics to weigh the same."""
@@ -133,7 +142,7 @@ class ModelSpec:
         if self.family == "fusion":
             from core.models.fusion import FusionModel
 
-            model = FusionModel([part.load() for part in self.parts])
+            model = FusionModel([part.load() for part in self.parts], self.part_caps)
         elif self.family == "aisfx":
             from core.models.aisfx import AisfxModel
 
