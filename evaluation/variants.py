@@ -20,6 +20,7 @@ from core.patching import evenly_spaced
 from core.standardise import blended, standardise
 from evaluation.cache import Part, SpecCache
 from evaluation.metrics import leave_one_out, own_ranks
+from evaluation.specs import eval_caps, part_field
 
 BLOCK_BUDGETS = (8, 12)  # aisfx blocks scored besides the cached 16
 MSD_BUDGETS = (12,)  # MSD patches scored besides the cached 24
@@ -36,14 +37,19 @@ class PartVectors:
 
 
 def budget_vectors(
-    cache: SpecCache, budget: int | None, shas: Sequence[str], reencodes: Sequence[str]
+    cache: SpecCache,
+    budget: int | None,
+    shas: Sequence[str],
+    reencodes: Sequence[str],
+    index: int = 0,
 ) -> PartVectors:
-    """Mean-pooled unit vectors of the evenly spaced `budget` of each track's cached patches."""
+    """Mean-pooled unit vectors of the evenly spaced `budget` of each track's cached patches
+    (of a fusion's part `index`: evaluation.specs.part_field)."""
 
     def pooled(part: Part, keys: Sequence[str]) -> npt.NDArray[np.float32]:
         rows = []
         for sha in keys:
-            patches = cache.entries[sha][part]
+            patches = cache.entries[sha][part_field(part, index)]
             chosen = patches if budget is None else patches[evenly_spaced(len(patches), budget)]
             rows.append(track_vector(chosen))
         return np.stack(rows)
@@ -117,19 +123,21 @@ def variant_vectors(
                 result[f"{spec.name} mean {budget}p z"] = fused([vectors], True)
         if spec.family != "fusion":
             continue
-        combos: list[tuple[int | None, ...]] = [()]
-        for member in spec.parts:
-            combos = [(*c, b) for c in combos for b in budgets(member)]
+        # a windowed fusion's own cache: each part's windows at the evaluation's caps, of which
+        # the bot's caps are evenly spaced subsets (the same windows, core/windows.py)
+        cache = caches[spec.name]
+        combos: list[tuple[int, ...]] = [()]
+        for cap, bot_cap in zip(eval_caps(spec), spec.part_caps, strict=True):
+            combos = [(*c, b) for c in combos for b in sorted({bot_cap, cap})]
         for combo in combos:
-            label = "+".join(
-                f"{m.name}{budget_label(m, b)}" for m, b in zip(spec.parts, combo, strict=True)
-            )
-            members = [part(m, b) for m, b in zip(spec.parts, combo, strict=True)]
+            label = "+".join(f"{m.name} {b}w" for m, b in zip(spec.parts, combo, strict=True))
+            if combo == spec.part_caps:
+                label += " (bot)"
+            members = [budget_vectors(cache, b, shas, reencodes, i) for i, b in enumerate(combo)]
             result[f"fusion {label} z"] = fused(members, True)
             # the bot's ranking: only the parts the spec standardises (aisfx), MSD_vgg raw
             result[f"fusion {label} zA"] = fused(members, True, spec.standardised_parts)
-            if all(b is None for b in combo):
-                result[f"fusion {label} raw"] = fused(members, False)
+            result[f"fusion {label} raw"] = fused(members, False)
     return result
 
 
