@@ -49,10 +49,10 @@ MUSICNN_LAYERS: Final[dict[str, dict[str, int]]] = {
 # (median 0.999) against their original, the closest two different tracks 0.970 and a 15-s
 # excerpt's best *other* match 0.967. (On msd-musicnn/penultimate two different tracks reach
 # 0.9845, so this value must not be reused there.) See README "Already in the catalog".
-# fusion:aisfx+msd-vgg/pool5 (aisfx at its 12 blocks), on the stored vectors' plain cosine (not
-# the standardised one, where re-encodes scatter down to 0.84), same corpus: re-encodes
+# fusion:aisfx+msd-vgg/pool5, on the stored vectors' plain cosine (not the standardised one,
+# where re-encodes scatter down to 0.85), same corpus: front end 1 (whole decode) re-encodes
 # ≥ 0.9812, the closest two different tracks 0.9724, a 15-s excerpt's best other match 0.9648;
-# 0.977 splits the gap.
+# front end 2 (windows) ≥ 0.9798, 0.9711 and 0.9565. 0.977 splits both gaps.
 NEAR_DUPLICATE_SIMILARITY: Final[dict[str, float]] = {
     "msd-vgg/pool5": 0.98,
     "fusion:aisfx+msd-vgg/pool5": 0.977,
