@@ -159,6 +159,7 @@ class OriginalDesign:
     def __init__(self) -> None:
         self.model = SeedModel.random(0)
         warm_up(self.model)
+        self.stages: dict[str, list[float]] = {}
 
     def decode(self, track: Path) -> npt.NDArray[np.float32]:
         audio, _ = librosa.load(track, sr=SEED_SAMPLE_RATE, mono=True)
@@ -173,7 +174,23 @@ class OriginalDesign:
         return np.mean(vectors, axis=0)
 
     def query(self, track: Path) -> npt.NDArray[np.float32]:
-        return self.network(self.features(self.decode(track)))
+        """The whole query path; each stage's seconds are kept in `stages`."""
+        started = time.perf_counter()
+        audio = self.decode(track)
+        decoded = time.perf_counter()
+        tiles = self.features(audio)
+        cut = time.perf_counter()
+        vector = self.network(tiles)
+        for name, seconds in (
+            ("decode (librosa, whole track, 44.1 kHz)", decoded - started),
+            (f"features (dB mel, {tiles.shape[0]} tiles)", cut - decoded),
+            (
+                f"network ({tiles.shape[0]} tiles, one Keras predict each)",
+                time.perf_counter() - cut,
+            ),
+        ):
+            self.stages.setdefault(name, []).append(seconds)
+        return vector
 
 
 def embed_uncapped(track: Path, model: AudioModel) -> object:
@@ -218,22 +235,6 @@ def main() -> None:
                 figures = plain_figures(model, track, runs)
             for name, seconds in figures.items():
                 print(f"  {name:<58} {seconds:7.3f} s")
-        if original is not None:
-            audio = original.decode(track)
-            tiles = original.features(audio)
-            print("original design (librosa decode, dB mel tiles, seed CNN one tile a call):")
-            for name, seconds in {
-                "decode (librosa, whole track, 44.1 kHz)": median_seconds(
-                    lambda: original.decode(track), runs
-                ),
-                f"features (dB mel, {tiles.shape[0]} tiles)": median_seconds(
-                    lambda: original.features(audio), runs
-                ),
-                f"network ({tiles.shape[0]} tiles, one call each)": median_seconds(
-                    lambda: original.network(tiles), runs
-                ),
-            }.items():
-                print(f"  {name:<58} {seconds:7.3f} s")
         works: dict[str, Callable[[], object]] = {
             model.model_id: functools.partial(embed_file, track, model) for model in models
         }
@@ -241,6 +242,10 @@ def main() -> None:
             works["original design"] = lambda: original.query(track)
         totals = alternating_medians(works, runs)
         worker_rss = peak_rss_mb()  # before the uncapped run below, whose activations are larger
+        if original is not None:
+            print("original design (librosa decode, dB mel tiles, seed CNN one tile a call):")
+            for name, values in original.stages.items():
+                print(f"  {name:<58} {statistics.median(values):7.3f} s")
         print(f"total per track (embed_file; runs alternating), load average {load_average()}:")
         for name, seconds in totals.items():
             ratio = ""
