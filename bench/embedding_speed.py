@@ -33,14 +33,14 @@ import numpy as np
 import numpy.typing as npt
 
 from core.audio import check_analysable, decode
-from core.constants import SEED_SAMPLE_RATE, WINDOW_LEVEL_COUNT
+from core.constants import SEED_SAMPLE_RATE
 from core.embedding import embed_audio, embed_file, load_for, load_windows, model_input, warm_up
 from core.models import DEFAULT_MODEL, AudioModel, parse_model_spec
 from core.models.base import WindowedModel
 from core.models.fusion import FusionModel
 from core.models.seed import SeedModel
-from core.patching import evenly_spaced
 from core.ranking import rank
+from core.windows import level_windows, part_windows
 
 FUSION = "fusion:aisfx+msd-vgg"
 TRACK_SECONDS = 240
@@ -133,10 +133,10 @@ def windowed_figures(model: WindowedModel, track: Path, runs: int) -> dict[str, 
     if not isinstance(model, FusionModel):
         return figures
     count = windows.plan.count
-    level = windows.spans(evenly_spaced(count, WINDOW_LEVEL_COUNT))
+    level = windows.spans(level_windows(count))
     for part, cap in zip(model.parts, model.caps, strict=True):
         name = part.model_id.partition("@")[0] or type(part).__name__
-        rows = windows.rows(evenly_spaced(count, cap))
+        rows = windows.rows(part_windows(count, cap))
         patches = part.window_patches(rows, windows.plan, level)
         resampled = " (with soxr to 16 kHz)" if part.sample_rate != model.sample_rate else ""
         figures[f"{name}: level + features{resampled} ({patches.shape[0]})"] = median_seconds(

@@ -5,7 +5,7 @@ evaluation's cached patch vectors of its parts.
     .venv/bin/python bench/fusion_prior.py CACHE [--model fusion:aisfx+msd-vgg]
 
 Each track's stored vector is rebuilt as the bot stores it (each part's mean vector of its
-own windows, the evenly spaced subset of the cached ones at the bot's caps, at unit length, side
+own windows, the subset of the cached ones the bot reads at its caps, at unit length, side
 by side, divided by √parts), and the per-dimension mean and standard deviation over the tracks
 are saved: what a catalog of one to a few tracks is standardised with.
 """
@@ -18,12 +18,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np
 
-from core.embedding import track_vector
 from core.models import parse_model_spec
-from core.patching import evenly_spaced
 from core.standardise import Statistics, save_prior
 from evaluation.cache import SpecCache
-from evaluation.specs import cache_file_name, part_field
+from evaluation.specs import cache_file_name, eval_caps
+from evaluation.variants import fusion_vectors
 
 
 def main() -> None:
@@ -33,17 +32,10 @@ def main() -> None:
     arguments = parser.parse_args()
     spec = parse_model_spec(arguments.model)
     cache = SpecCache(arguments.cache / cache_file_name(spec), spec)
-    fields = [part_field("full", i) for i in range(len(spec.parts))]
-    shas = sorted(s for s, e in cache.entries.items() if all(f in e for f in fields))
-
-    def vector(sha: str) -> np.ndarray:
-        parts = []
-        for field, cap in zip(fields, spec.part_caps, strict=True):
-            patches = cache.entries[sha][field]  # the bot's caps: a subset of the cached ones
-            parts.append(track_vector(patches[evenly_spaced(len(patches), cap)]))
-        return np.concatenate(parts) / np.sqrt(len(parts))
-
-    statistics = Statistics.of(np.stack([vector(sha) for sha in shas]).astype(np.float32))
+    shas = sorted(s for s, e in cache.entries.items() if "full" in e and "error" not in e)
+    members = fusion_vectors(cache, eval_caps(spec), spec.part_caps, shas, [])
+    vectors = np.concatenate([m.catalog for m in members], axis=1) / np.sqrt(len(members))
+    statistics = Statistics.of(vectors.astype(np.float32))
     path = save_prior(spec.model_id, statistics)
     print(f"wrote {path}: {len(shas)} tracks, {statistics.mean.shape[0]} dimensions")
 

@@ -22,6 +22,7 @@ import numpy.typing as npt
 
 from core.constants import (
     WINDOW_LEAD_SECONDS,
+    WINDOW_LEVEL_COUNT,
     WINDOW_SLOTS,
     WINDOW_SPAN_SECONDS,
     WINDOW_TAIL_SECONDS,
@@ -82,10 +83,34 @@ def plan_windows(samples: int, rate: int, slots: int = WINDOW_SLOTS) -> WindowPl
     return WindowPlan(rate, starts, lead, span, tail)
 
 
+def level_windows(count: int) -> npt.NDArray[np.intp]:
+    """The windows a track's level is measured on: WINDOW_LEVEL_COUNT evenly spaced ones."""
+    return evenly_spaced(count, WINDOW_LEVEL_COUNT)
+
+
+def part_windows(count: int, cap: int) -> npt.NDArray[np.intp]:
+    """The windows a part with `cap` reads of a plan's `count`: below WINDOW_LEVEL_COUNT, an
+    evenly spaced subset of the level windows (so that nothing more is decoded), else
+    `evenly_spaced(count, cap)` (which holds the level windows when cap is a multiple)."""
+    level = level_windows(count)
+    if cap < level.shape[0]:
+        return level[evenly_spaced(level.shape[0], cap)]
+    return evenly_spaced(count, cap)
+
+
+def cached_rows(count: int, cached_cap: int, cap: int) -> npt.NDArray[np.intp]:
+    """Rows of `part_windows(count, cap)` among cached `part_windows(count, cached_cap)`."""
+    cached, wanted = part_windows(count, cached_cap), part_windows(count, cap)
+    rows = np.searchsorted(cached, wanted)
+    if not np.array_equal(cached[np.minimum(rows, cached.shape[0] - 1)], wanted):
+        raise ValueError(f"{cap} windows are not a subset of the cached {cached_cap}")
+    return rows
+
+
 def used_windows(count: int, caps: tuple[int, ...]) -> npt.NDArray[np.intp]:
-    """The windows some part reads: the union of each cap's `evenly_spaced` choice."""
-    chosen = [evenly_spaced(count, cap) for cap in caps]
-    return np.unique(np.concatenate(chosen)) if chosen else np.zeros(0, np.intp)
+    """The windows some part reads (`part_windows` of each cap), with the level windows."""
+    chosen = [part_windows(count, cap) for cap in caps] + [level_windows(count)]
+    return np.unique(np.concatenate(chosen))
 
 
 def cut_windows(

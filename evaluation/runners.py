@@ -12,8 +12,7 @@ from core.embedding import track_vector, warm_up
 from core.models.base import AudioModel, PatchOutputs
 from core.models.fusion import FusionModel
 from core.models.spec import ModelSpec, parse_model_spec
-from core.patching import evenly_spaced
-from core.windows import Windows, cut_windows, plan_windows
+from core.windows import Windows, cached_rows, cut_windows, plan_windows
 from evaluation.specs import eval_caps, eval_patches
 
 MUSICNN_FAMILIES = ("msd-vgg", "msd-musicnn")
@@ -122,8 +121,8 @@ class FusionRunner(Runner):
         windows = Windows(plan, which, cut_windows(audio, plan, which), 100.0)
         outputs = self.part_outputs(self.fusion.window_inputs(windows))
         parts = [
-            track_vector(out.embeddings[evenly_spaced(len(out.embeddings), cap)])
-            for out, cap in zip(outputs, self.bot_model.caps, strict=True)
+            track_vector(out.embeddings[cached_rows(plan.count, cached, cap)])
+            for out, cached, cap in zip(outputs, self.fusion.caps, self.bot_model.caps, strict=True)
         ]
         got = np.concatenate(parts) / np.sqrt(len(parts))
         if not np.allclose(got, expected, atol=1e-4):

@@ -9,7 +9,7 @@ seed file becomes the command's usage error.
 import re
 from collections.abc import Sequence
 
-from core.constants import WINDOW_SLOTS
+from core.constants import WINDOW_LEVEL_COUNT, WINDOW_SLOTS
 from core.errors import ModelFileError
 from core.models.spec import ModelSpec, UnknownModelError, parse_model_spec
 from evaluation.errors import EvalUsageError
@@ -33,11 +33,11 @@ def eval_patches(spec: ModelSpec) -> int:
 
 
 def eval_caps(spec: ModelSpec) -> tuple[int, ...]:
-    """A fusion's windows per part as the evaluation embeds and caches them: aisfx its own 12
-    (they place the level windows), an MSD part every slot (WINDOW_SLOTS), of which the bot's
-    FUSION_MSD_PATCHES are the evenly spaced subset (evaluation/variants.py)."""
+    """A fusion's windows per part as the evaluation embeds and caches them: aisfx the
+    WINDOW_LEVEL_COUNT level windows, an MSD part every slot (WINDOW_SLOTS); the bot's caps read
+    subsets of them (core.windows.cached_rows, evaluation/variants.py)."""
     return tuple(
-        cap if part.family == "aisfx" else max(cap, WINDOW_SLOTS)
+        max(cap, WINDOW_LEVEL_COUNT) if part.family == "aisfx" else max(cap, WINDOW_SLOTS)
         for part, cap in zip(spec.parts, spec.part_caps, strict=True)
     )
 

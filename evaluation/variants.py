@@ -18,12 +18,13 @@ from core.embedding import track_vector
 from core.models.spec import ModelSpec
 from core.patching import evenly_spaced
 from core.standardise import blended, standardise
+from core.windows import cached_rows
 from evaluation.cache import Part, SpecCache
 from evaluation.metrics import leave_one_out, own_ranks
 from evaluation.specs import eval_caps, part_field
 
 BLOCK_BUDGETS = (8, 12)  # aisfx blocks scored besides the cached 16
-MSD_BUDGETS = (12,)  # MSD patches scored besides the cached 24
+FUSION_BUDGETS = (12,)  # a fusion's part's windows scored besides its cached and the bot's
 BOOTSTRAP_SAMPLES = 2000
 
 
@@ -61,6 +62,36 @@ def budget_vectors(
     )
 
 
+def fusion_vectors(
+    cache: SpecCache,
+    cached_caps: tuple[int, ...],
+    caps: tuple[int, ...],
+    shas: Sequence[str],
+    reencodes: Sequence[str],
+) -> list[PartVectors]:
+    """Each part's pooled vectors at `caps` windows from a fusion's cache (cached at
+    `cached_caps`): the windows the bot reads at those caps, exactly."""
+    slots = max(range(len(caps)), key=lambda i: cached_caps[i])  # its rows: every window
+
+    def pooled(part: Part, keys: Sequence[str], index: int) -> npt.NDArray[np.float32]:
+        rows = []
+        for sha in keys:
+            entry = cache.entries[sha]
+            count = len(entry[part_field(part, slots)])
+            chosen = cached_rows(count, cached_caps[index], caps[index])
+            rows.append(track_vector(entry[part_field(part, index)][chosen]))
+        return np.stack(rows)
+
+    return [
+        PartVectors(
+            pooled("full", shas, i),
+            pooled("excerpt", shas, i),
+            pooled("reencode", reencodes, i) if reencodes else None,
+        )
+        for i in range(len(caps))
+    ]
+
+
 def fused(
     parts: Sequence[PartVectors], z: bool, which: tuple[bool, ...] | None = None
 ) -> PartVectors:
@@ -88,10 +119,6 @@ def fused(
     )
 
 
-def budget_label(spec: ModelSpec, budget: int | None) -> str:
-    return "" if budget is None else f" {budget}p"
-
-
 def variant_vectors(
     specs: Sequence[ModelSpec],
     caches: dict[str, SpecCache],
@@ -108,13 +135,6 @@ def variant_vectors(
             memo[key] = budget_vectors(caches[spec.name], budget, shas, reencodes)
         return memo[key]
 
-    def budgets(spec: ModelSpec) -> tuple[int | None, ...]:
-        if spec.family == "aisfx":
-            return (*BLOCK_BUDGETS, None)
-        if spec.family == "msd-vgg":
-            return (*MSD_BUDGETS, None)
-        return (None,)
-
     for spec in specs:
         if spec.family == "aisfx":
             for budget in BLOCK_BUDGETS:
@@ -124,16 +144,18 @@ def variant_vectors(
         if spec.family != "fusion":
             continue
         # a windowed fusion's own cache: each part's windows at the evaluation's caps, of which
-        # the bot's caps are evenly spaced subsets (the same windows, core/windows.py)
+        # the bot's caps read subsets (the same windows, core.windows.cached_rows)
         cache = caches[spec.name]
+        cached_caps = eval_caps(spec)
         combos: list[tuple[int, ...]] = [()]
-        for cap, bot_cap in zip(eval_caps(spec), spec.part_caps, strict=True):
-            combos = [(*c, b) for c in combos for b in sorted({bot_cap, cap})]
+        for cap, bot_cap in zip(cached_caps, spec.part_caps, strict=True):
+            choices = sorted({bot_cap, cap, *(FUSION_BUDGETS if cap > bot_cap else ())})
+            combos = [(*c, b) for c in combos for b in choices]
         for combo in combos:
             label = "+".join(f"{m.name} {b}w" for m, b in zip(spec.parts, combo, strict=True))
             if combo == spec.part_caps:
                 label += " (bot)"
-            members = [budget_vectors(cache, b, shas, reencodes, i) for i, b in enumerate(combo)]
+            members = fusion_vectors(cache, cached_caps, combo, shas, reencodes)
             result[f"fusion {label} z"] = fused(members, True)
             # the bot's ranking: only the parts the spec standardises (aisfx), MSD_vgg raw
             result[f"fusion {label} zA"] = fused(members, True, spec.standardised_parts)

@@ -7,10 +7,11 @@ the first part that has tags (MSD_vgg's 50 in `fusion:aisfx+msd-vgg`).
 
 Front end 2 (windowed, core/windows.py): only up to WINDOW_SLOTS evenly spaced ≈3.2-s windows
 placed by the track's duration are decoded, at the highest rate of the parts, in one ffmpeg run.
-Each part reads the evenly spaced `cap` of them: aisfx one 2.345-s block from the middle of each
-of its 12, MSD_vgg one 3-s patch from each of its FUSION_MSD_PATCHES, resampled in-process with
-soxr. The level both normalise by (aisfx: the peak; MSD_vgg: the RMS, as TARGET_RMS) is that of
-the WINDOW_LEVEL_COUNT evenly spaced windows, not of the whole track.
+Each part reads `core.windows.part_windows` of them: aisfx one 2.345-s block from the middle of
+each of its FUSION_AISFX_BLOCKS, MSD_vgg one 3-s patch from each of its FUSION_MSD_PATCHES
+(resampled in-process with soxr), both evenly spaced among the WINDOW_LEVEL_COUNT level windows.
+The level both normalise by (aisfx: the peak; MSD_vgg: the RMS, as TARGET_RMS) is that of the
+level windows, not of the whole track.
 """
 
 from collections.abc import Sequence
@@ -19,12 +20,17 @@ import numpy as np
 import numpy.typing as npt
 import soxr
 
-from core.constants import WINDOW_LEVEL_COUNT
 from core.embedding import track_vector
 from core.errors import TooShortError
 from core.models.base import AudioModel, TrackOutputs, WindowedModel
-from core.patching import evenly_spaced
-from core.windows import Windows, cut_windows, plan_windows, used_windows
+from core.windows import (
+    Windows,
+    cut_windows,
+    level_windows,
+    part_windows,
+    plan_windows,
+    used_windows,
+)
 
 RESAMPLE_QUALITY = "HQ"  # soxr's; see README "Models" for what the resampler changes
 
@@ -63,15 +69,15 @@ class FusionModel(WindowedModel):
         return other
 
     def used_windows(self, count: int) -> npt.NDArray[np.intp]:
-        return used_windows(count, (*self.caps, WINDOW_LEVEL_COUNT))
+        return used_windows(count, self.caps)
 
     def window_inputs(self, windows: Windows) -> list[npt.NDArray[np.float32]]:
         count = windows.plan.count
         if count == 0:
             raise TooShortError("the track is too short for one analysis window")
-        level = windows.spans(evenly_spaced(count, WINDOW_LEVEL_COUNT))
+        level = windows.spans(level_windows(count))
         return [
-            part.window_patches(windows.rows(evenly_spaced(count, cap)), windows.plan, level)
+            part.window_patches(windows.rows(part_windows(count, cap)), windows.plan, level)
             for part, cap in zip(self.parts, self.caps, strict=True)
         ]
 

@@ -20,6 +20,7 @@ from core.constants import (
     AISFX_FRONT_END,
     AISFX_MAX_BLOCKS_PER_TRACK,
     AISFX_SAMPLE_RATE,
+    FUSION_AISFX_BLOCKS,
     FUSION_FRONT_END,
     FUSION_MSD_PATCHES,
     MAX_PATCHES_PER_TRACK,
@@ -103,10 +104,10 @@ class ModelSpec:
 
     @property
     def part_caps(self) -> tuple[int, ...]:
-        """A fusion's windows per part (core/models/fusion.py): aisfx its 12 blocks, an MSD
-        model FUSION_MSD_PATCHES."""
+        """A fusion's windows per part (core/models/fusion.py): aisfx FUSION_AISFX_BLOCKS, an
+        MSD model FUSION_MSD_PATCHES."""
         return tuple(
-            p.max_patches if p.family == "aisfx" else FUSION_MSD_PATCHES for p in self.parts
+            FUSION_AISFX_BLOCKS if p.family == "aisfx" else FUSION_MSD_PATCHES for p in self.parts
         )
 
     @property

@@ -22,7 +22,16 @@ from core.constants import FFMPEG_MEMORY_CEILING_BYTES, WINDOW_LEVEL_COUNT, WIND
 from core.embedding import load_windows
 from core.errors import DecodeTimeoutError, NotAudioError, SilentError, TooShortError
 from core.models.base import TrackOutputs, WindowedModel
-from core.windows import Windows, cut_windows, plan_windows, used_windows, window_sizes
+from core.windows import (
+    Windows,
+    cached_rows,
+    cut_windows,
+    level_windows,
+    part_windows,
+    plan_windows,
+    used_windows,
+    window_sizes,
+)
 
 RATE = 44_100
 
@@ -68,6 +77,17 @@ def test_each_part_reads_an_evenly_spaced_subset_and_the_level_windows_are_share
     ]  # fmt: skip
     assert list(used_windows(24, (12, 24))) == list(range(24))
     assert list(used_windows(5, (12,))) == [0, 1, 2, 3, 4]
+
+
+def test_a_small_cap_reads_level_windows_so_nothing_more_is_decoded() -> None:
+    level = level_windows(24)
+    assert set(part_windows(24, 8)) <= set(level)
+    assert list(used_windows(24, (8, 8))) == list(level)
+    assert list(part_windows(24, 24)) == list(range(24))
+    # the evaluation caches 12 (aisfx) and 24 (MSD) windows; the bot's 8 are rows of both
+    rows_of_12, rows_of_24 = cached_rows(24, 12, 8), cached_rows(24, 24, 8)
+    assert list(level[rows_of_12]) == list(part_windows(24, 8)) == list(rows_of_24)
+    assert list(cached_rows(5, 24, 8)) == list(cached_rows(5, 12, 8)) == [0, 1, 2, 3, 4]
 
 
 def test_cut_windows_pads_past_the_end_with_zeros() -> None:
