@@ -5,9 +5,9 @@ evaluation's cached patch vectors of its parts.
     .venv/bin/python bench/fusion_prior.py CACHE [--model fusion:aisfx+msd-vgg]
 
 Each track's stored vector is rebuilt as the bot stores it (each part's mean vector of its
-own patch budget, an evenly spaced subset of the cached patches, at unit length, side by side,
-divided by √parts), and the per-dimension mean and standard deviation over the tracks are saved:
-what a catalog of one to a few tracks is standardised with.
+own windows, the subset of the cached ones the bot reads at its caps, at unit length, side
+by side, divided by √parts), and the per-dimension mean and standard deviation over the tracks
+are saved: what a catalog of one to a few tracks is standardised with.
 """
 
 import argparse
@@ -18,12 +18,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np
 
-from core.embedding import track_vector
-from core.models import ModelSpec, parse_model_spec
-from core.patching import evenly_spaced
+from core.models import parse_model_spec
 from core.standardise import Statistics, save_prior
 from evaluation.cache import SpecCache
-from evaluation.specs import cache_file_name
+from evaluation.specs import cache_file_name, eval_caps
+from evaluation.variants import fusion_vectors
 
 
 def main() -> None:
@@ -32,22 +31,13 @@ def main() -> None:
     parser.add_argument("--model", default="fusion:aisfx+msd-vgg")
     arguments = parser.parse_args()
     spec = parse_model_spec(arguments.model)
-    caches = [SpecCache(arguments.cache / cache_file_name(p), p) for p in spec.parts]
-    shas = sorted(set.intersection(*({s for s, e in c.entries.items() if "full" in e}
-                                     for c in caches)))  # fmt: skip
-
-    def vector(cache: SpecCache, part: ModelSpec, sha: str) -> np.ndarray:
-        patches = cache.entries[sha]["full"]  # the bot's budget: a subset of the cached ones
-        return track_vector(patches[evenly_spaced(len(patches), part.max_patches)])
-
-    rows = [
-        np.concatenate([vector(c, p, sha) for c, p in zip(caches, spec.parts, strict=True)])
-        / np.sqrt(len(caches))
-        for sha in shas
-    ]
-    statistics = Statistics.of(np.stack(rows).astype(np.float32))
+    cache = SpecCache(arguments.cache / cache_file_name(spec), spec)
+    shas = sorted(s for s, e in cache.entries.items() if "full" in e and "error" not in e)
+    members = fusion_vectors(cache, eval_caps(spec), spec.part_caps, shas, [])
+    vectors = np.concatenate([m.catalog for m in members], axis=1) / np.sqrt(len(members))
+    statistics = Statistics.of(vectors.astype(np.float32))
     path = save_prior(spec.model_id, statistics)
-    print(f"wrote {path}: {len(rows)} tracks, {statistics.mean.shape[0]} dimensions")
+    print(f"wrote {path}: {len(shas)} tracks, {statistics.mean.shape[0]} dimensions")
 
 
 if __name__ == "__main__":

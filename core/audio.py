@@ -13,8 +13,10 @@ runs under an address-space ceiling set by util-linux's `prlimit`, which execs f
 set in the child without Python's preexec_fn, which is unsafe in a process running threads.
 """
 
+import os
 import shutil
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 
 import filetype
@@ -33,8 +35,10 @@ from core.constants import (
     PEAK_LIMIT,
     SILENCE_RMS,
     TARGET_RMS,
+    WINDOWED_FFMPEG_STACK_BYTES,
 )
 from core.errors import DecodeTimeoutError, NotAudioError, SilentError, TooShortError
+from core.windows import WindowPlan
 
 # ffmpeg demuxer names (a name matches a demuxer listing it, e.g. "mov" covers mp4/m4a):
 # mp3, ogg/opus voice notes, m4a/aac, flac, wav, plus the usual containers of music files.
@@ -88,17 +92,20 @@ def prlimit_binary() -> str:
 NOT_DECODABLE = "this file is not audio that can be decoded"
 
 
-def check_header(path: Path) -> None:
+def check_header(path: Path) -> float | None:
     """Refuse a file whose header claims a sample rate or channel count no music has.
 
     ffmpeg sizes its buffers by these numbers before `-t` can stop it, so they are checked
     before it runs. A header mutagen cannot read, or one without the numbers (0 means unknown
     there), is left to ffmpeg, which still runs under its memory ceiling. Raises NotAudioError.
+
+    Returns the duration in seconds where the header gives one that can place windows
+    (`trusted_duration`), else None.
     """
     try:
         info = getattr(mutagen.File(path), "info", None)
     except Exception:  # mutagen has many ways to fail on damaged files; ffmpeg decides then
-        return
+        return None
     rate = getattr(info, "sample_rate", 0)
     channels = getattr(info, "channels", 0)
     rate_known = isinstance(rate, int) and rate > 0
@@ -112,6 +119,24 @@ def check_header(path: Path) -> None:
             f"{NOT_DECODABLE}: its header claims {channels} channels "
             f"(accepted: 1–{MAX_SOURCE_CHANNELS})"
         )
+    return trusted_duration(info)
+
+
+def trusted_duration(info: object) -> float | None:
+    """The length a mutagen stream info gives, where it is worth placing windows by.
+
+    An mp3 without a Xing/Info/VBRI header has only an estimate from the first frame's bitrate
+    and the file size, wrong for VBR (mutagen then reports the bitrate mode as unknown, or the
+    file as sketchy): None, so the track is decoded whole. Other containers store the length.
+    """
+    length = getattr(info, "length", 0)
+    if not isinstance(length, (int, float)) or not 0 < length < float("inf"):
+        return None
+    if type(info).__name__ == "MPEGInfo":
+        mode = getattr(info, "bitrate_mode", None)
+        if getattr(info, "sketchy", True) or mode is None or int(mode) == 0:  # 0: UNKNOWN
+            return None
+    return float(length)
 
 
 def decode(
@@ -183,8 +208,13 @@ def _run_ffmpeg(
         "pcm_f32le",
         "pipe:1",
     ]
+    return _as_samples(_run_guarded(command, timeout))
+
+
+def _run_guarded(command: list[str], timeout: float, env: dict[str, str] | None = None) -> bytes:
+    """Run a prlimit + ffmpeg command line; its stdout, or NotAudioError/DecodeTimeoutError."""
     try:
-        result = subprocess.run(command, capture_output=True, timeout=timeout, check=False)
+        result = subprocess.run(command, capture_output=True, timeout=timeout, check=False, env=env)
     except subprocess.TimeoutExpired as error:
         raise DecodeTimeoutError(
             f"decoding took longer than {timeout:g} s and was stopped"
@@ -193,8 +223,103 @@ def _run_ffmpeg(
         if b"Cannot allocate memory" in result.stderr:
             raise NotAudioError(f"{NOT_DECODABLE}: it needs more memory than decoding may use")
         raise NotAudioError(NOT_DECODABLE)
-    samples = len(result.stdout) // 4
-    return np.frombuffer(result.stdout, dtype="<f4", count=samples).astype(np.float32, copy=False)
+    return result.stdout
+
+
+def _as_samples(raw: bytes) -> npt.NDArray[np.float32]:
+    samples = len(raw) // 4
+    return np.frombuffer(raw, dtype="<f4", count=samples).astype(np.float32, copy=False)
+
+
+# Each window's input is decoded this much longer than the window: after a seek some demuxers
+# (ogg) time the first packets a few hundred samples off, so `-t` alone would stop short.
+WINDOW_INPUT_SLACK_SECONDS = 0.1
+
+# The filter of each window in `decode_windows`: the same mono mix as `decode`'s -ac 1 / pan.
+_WINDOW_MIX = {
+    SUM_TO_MONO: "",
+    DIFFERENCE_TO_MONO: "pan=mono|c0=0.5*c0-0.5*c1,",
+}
+
+
+def decode_windows(
+    path: Path,
+    plan: WindowPlan,
+    which: Sequence[int],
+    *,
+    mix: tuple[str, ...] = SUM_TO_MONO,
+    timeout: float = DECODE_TIMEOUT_SECONDS,
+) -> npt.NDArray[np.float32]:
+    """Decode windows `which` of `plan` from `path`: (len(which), plan.length) mono float32.
+
+    One ffmpeg process opens the file once per window, seeks there (input-side `-ss`: the
+    demuxer jumps, the decoder starts a little before and ffmpeg drops samples up to the exact
+    position) and decodes `plan.length` samples; a window past the file's end is zero-padded.
+    The guard rails are `decode`'s: the header check is the caller's (`check_header`), each
+    input has the `file` protocol and the demuxer whitelist only, the path is one argv item
+    with a `file:` prefix, the whole run has the memory ceiling and the wall-clock limit.
+    Raises NotAudioError, DecodeTimeoutError.
+    """
+    if not path.is_file():
+        raise NotAudioError(f"{path.name}: no such file")
+    if not which:
+        raise ValueError("no window to decode")
+    if mix not in _WINDOW_MIX:
+        raise ValueError(f"unknown mix {mix!r}")
+    length = plan.length
+    source = f"file:{path.resolve()}"
+    command = [
+        prlimit_binary(),
+        f"--as={FFMPEG_MEMORY_CEILING_BYTES}",
+        f"--stack={WINDOWED_FFMPEG_STACK_BYTES}",
+        "--",
+        ffmpeg_binary(),
+        "-nostdin",
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        "-filter_threads",
+        "1",
+    ]
+    chains = []
+    for row, index in enumerate(which):
+        command += [
+            "-threads",
+            "1",
+            "-protocol_whitelist",
+            "file",
+            "-format_whitelist",
+            ",".join(ALLOWED_DEMUXERS),
+            "-ss",
+            f"{plan.seconds(index):.6f}",
+            "-t",
+            f"{length / plan.rate + WINDOW_INPUT_SLACK_SECONDS:.6f}",  # atrim cuts exactly
+            "-i",
+            source,
+        ]
+        chains.append(
+            f"[{row}:a:0]{_WINDOW_MIX[mix]}"
+            f"aformat=sample_fmts=flt:sample_rates={plan.rate}:channel_layouts=mono,"
+            f"apad=whole_len={length},atrim=end_sample={length}[w{row}]"
+        )
+    inputs = "".join(f"[w{row}]" for row in range(len(which)))
+    graph = ";".join(chains) + f";{inputs}concat=n={len(which)}:v=0:a=1[windows]"
+    command += [
+        "-filter_complex",
+        graph,
+        "-map",
+        "[windows]",
+        "-f",
+        "f32le",
+        "-acodec",
+        "pcm_f32le",
+        "pipe:1",
+    ]
+    env = {**os.environ, "MALLOC_ARENA_MAX": "1"}
+    samples = _as_samples(_run_guarded(command, timeout, env))
+    if samples.shape[0] != len(which) * length:
+        raise NotAudioError(NOT_DECODABLE)
+    return samples.reshape(len(which), length)
 
 
 def check_analysable(audio: npt.NDArray[np.float32], sample_rate: int) -> None:

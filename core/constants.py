@@ -60,6 +60,34 @@ MAX_SOURCE_CHANNELS: Final = 8
 # near 60 MB. 512 MiB leaves ~230 MB for a build that links more libraries.
 FFMPEG_MEMORY_CEILING_BYTES: Final = 512 * 2**20
 
+# --- windows: what a windowed model (the fusion) decodes of a track (core/windows.py) ----------
+# Up to WINDOW_SLOTS evenly spaced stretches, placed by the track's duration; each model reads
+# the evenly spaced `cap` of them, so only those are decoded (one ffmpeg process seeking to each).
+WINDOW_SLOTS: Final = 24
+# The analysed stretch: one musicnn patch, (187 − 1) · 256 + 512 samples at 16 kHz, which holds
+# one aisfx block (2.345 s) in its middle.
+WINDOW_SPAN_SECONDS: Final = 3.008
+# Decoded before and after the span and thrown away: the lead covers an mp3 frame decoded without
+# its bit reservoir right after a seek (< 2,000 samples at 44.1 kHz, tests/core/test_windows.py),
+# both cover the edges of the in-process resampler.
+WINDOW_LEAD_SECONDS: Final = 0.1
+WINDOW_TAIL_SECONDS: Final = 0.05
+# The level (RMS for MSD_vgg's loudness normalisation, peak for aisfx) is measured over this many
+# evenly spaced windows, the ones aisfx reads: the same windows whatever the MSD part's cap.
+WINDOW_LEVEL_COUNT: Final = 12
+# The fusion's parts read this many of the level windows (evenly spaced among them; alone, aisfx
+# reads AISFX_MAX_BLOCKS_PER_TRACK blocks and MSD_vgg MAX_PATCHES_PER_TRACK patches of the whole
+# decode): 8 + 8 scored as 12 + 12 on the development corpus at two thirds of the network time.
+FUSION_AISFX_BLOCKS: Final = 8
+FUSION_MSD_PATCHES: Final = 8
+# Windows are decoded one by one only when they are at most this share of the track; a shorter
+# track is decoded whole and cut (the same windows, so the same vector up to float rounding).
+WINDOWED_DECODE_MAX_SHARE: Final = 0.5
+# A windowed ffmpeg run opens the file once per window, one demuxer thread each: glibc's malloc
+# arena per thread (64 MB of address space each) and 8 MB stacks would hit the memory ceiling at
+# about 12 windows, so those runs get one arena and 2 MB stacks (48 windows fit, measured).
+WINDOWED_FFMPEG_STACK_BYTES: Final = 2 * 2**20
+
 # --- embedding workers ------------------------------------------------------------------------
 # A worker whose parent is gone exits: at once on Linux (the kernel's parent-death signal), else
 # within this many seconds (a thread watching its parent pid).
@@ -84,4 +112,6 @@ MFCC_FRONT_END: Final = 1
 AISFX_FRONT_END: Final = 1
 # A fusion decodes once at its highest rate and resamples in-process for the other parts, so
 # its parts' vectors differ slightly from theirs alone: its own version, bumped with any part's.
-FUSION_FRONT_END: Final = 1
+# 2: windowed (core/windows.py): only the 12 level windows are decoded, the level is theirs,
+# aisfx and MSD_vgg read FUSION_AISFX_BLOCKS and FUSION_MSD_PATCHES of them.
+FUSION_FRONT_END: Final = 2

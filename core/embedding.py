@@ -3,6 +3,8 @@
 decode → loudness → model front end → evenly spaced patches (at most MAX_PATCHES_PER_TRACK) →
 one batched model call → mean over patches → L2 normalisation. The same patch vectors also give
 the track's section vectors, which name the track a short clip comes from (core.ranking).
+
+A windowed model (the fusion) decodes only the windows it reads (`load_windows`, core/windows.py).
 """
 
 from collections.abc import Sequence
@@ -12,11 +14,27 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from core.audio import check_analysable, decode, normalise_loudness
-from core.constants import MAX_PATCHES_PER_TRACK, SECTIONS_PER_TRACK
-from core.errors import TooShortError
-from core.models.base import AudioModel, TrackModel
+from core.audio import (
+    DIFFERENCE_TO_MONO,
+    check_analysable,
+    check_header,
+    decode,
+    decode_windows,
+    normalise_loudness,
+    rms,
+)
+from core.constants import (
+    MAX_ANALYSIS_SECONDS,
+    MAX_PATCHES_PER_TRACK,
+    MIN_TRACK_SECONDS,
+    SECTIONS_PER_TRACK,
+    SILENCE_RMS,
+    WINDOWED_DECODE_MAX_SHARE,
+)
+from core.errors import NotAudioError, SilentError, TooShortError
+from core.models.base import AudioModel, TrackModel, WindowedModel
 from core.patching import evenly_spaced
+from core.windows import Windows, cut_windows, plan_windows
 
 
 @dataclass(frozen=True)
@@ -147,4 +165,79 @@ def load_for(path: Path, model: AudioModel) -> npt.NDArray[np.float32]:
 
 def embed_file(path: Path, model: AudioModel) -> TrackEmbedding:
     """Decode and embed one file; raises core.errors.AudioError subclasses on bad input."""
+    if isinstance(model, WindowedModel):
+        windows = load_windows(path, model)
+        return embed_window_inputs(model.window_inputs(windows), windows, model)
     return embed_audio(load_for(path, model), model)
+
+
+def embed_window_inputs(
+    inputs: list[npt.NDArray[np.float32]], windows: Windows, model: WindowedModel
+) -> TrackEmbedding:
+    """A windowed model's embedding from its `window_inputs` (what `embed_file` does after
+    decoding; the evaluation calls it too)."""
+    track = model.embed_inputs(inputs)
+    return TrackEmbedding(
+        model_id=model.model_id,
+        vector=track.vector,
+        tag_names=model.tag_names,
+        tag_probabilities=track.tags,
+        seconds_analysed=windows.duration,
+        patch_count=track.patch_count,
+        sections=track.sections,
+    )
+
+
+def load_windows(path: Path, model: WindowedModel) -> Windows:
+    """The windows of `path` that `model` reads, decoded and checked (core/windows.py).
+
+    Where the header gives a trustworthy duration and the windows are at most
+    WINDOWED_DECODE_MAX_SHARE of the track, one ffmpeg run decodes just them; otherwise (or
+    where that run fails) the track is decoded whole, as `decode` does, and the same windows
+    are cut from it. A silent sum of the channels is retried as their difference, as `decode`
+    does. Raises NotAudioError, DecodeTimeoutError, TooShortError, SilentError.
+    """
+    if not path.is_file():
+        raise NotAudioError(f"{path.name}: no such file")
+    duration = check_header(path)
+    rate = model.sample_rate
+    if duration is not None:
+        seconds = min(duration, MAX_ANALYSIS_SECONDS)
+        plan = plan_windows(int(seconds * rate), rate)
+        which = model.used_windows(plan.count)
+        decoded = len(which) * plan.length
+        if decoded and decoded <= WINDOWED_DECODE_MAX_SHARE * seconds * rate:
+            try:
+                audio = decode_windows(path, plan, list(which))
+            except NotAudioError:
+                pass  # the whole decode below decides, with its own error
+            else:
+                if seconds < MIN_TRACK_SECONDS:
+                    raise TooShortError(
+                        f"the track is {seconds:.1f} s long; "
+                        f"at least {MIN_TRACK_SECONDS:g} s are needed"
+                    )
+                windows = Windows(plan, which, audio, seconds)
+                return _audible(windows, path)
+    audio = decode(path, rate)
+    check_analysable(audio, rate)
+    plan = plan_windows(audio.shape[0], rate)
+    which = model.used_windows(plan.count)
+    if plan.count == 0:
+        raise TooShortError("the track is too short for one analysis window")
+    return Windows(plan, which, cut_windows(audio, plan, which), audio.shape[0] / rate)
+
+
+def _audible(windows: Windows, path: Path) -> Windows:
+    """`windows`, or their channels' difference where the sum is silent (phase-inverted
+    stereo); SilentError where both are."""
+    lead, span = windows.plan.lead, windows.plan.span
+    if rms(windows.audio[:, lead : lead + span]) >= SILENCE_RMS:
+        return windows
+    try:
+        side = decode_windows(path, windows.plan, list(windows.indices), mix=DIFFERENCE_TO_MONO)
+    except NotAudioError:  # a mono source has no second channel: it really is silent
+        side = windows.audio
+    if rms(side[:, lead : lead + span]) < SILENCE_RMS:
+        raise SilentError("the track is silent")
+    return Windows(windows.plan, windows.indices, side, windows.duration)

@@ -11,7 +11,7 @@ import numpy.typing as npt
 
 from core.models.spec import ModelSpec
 from evaluation.excerpts import EXCERPT_BITRATE, EXCERPT_SECONDS, REENCODE_BITRATE
-from evaluation.specs import eval_patches
+from evaluation.specs import eval_caps, eval_patches
 
 CACHE_VERSION = 1
 
@@ -22,7 +22,8 @@ Part = Literal["full", "excerpt", "reencode"]
 class SpecCache:
     """One model spec's per-track results in one .npz, keyed `<sha256>/<field>`.
 
-    Fields: "full", "excerpt", "reencode": (patches, dim) float32 patch vectors; "<part>.tags":
+    Fields: "full", "excerpt", "reencode": (patches, dim) float32 patch vectors (a fusion's
+    first part; "<part>.1" … its others: evaluation.specs.part_field); "<part>.tags":
     (patches, tags); "seconds": [decode, front end + network] of the full track; "duration":
     analysed seconds; "error": why the track could not be used. A file written with other
     settings or by a model of another id (new weights, a new front end) is started again.
@@ -38,6 +39,8 @@ class SpecCache:
             "excerpt": [EXCERPT_SECONDS, EXCERPT_BITRATE],
             "reencode": REENCODE_BITRATE,
         }
+        if spec.parts:  # a fusion: the windows of each part
+            self.meta["caps"] = list(eval_caps(spec))
         self.entries: dict[str, dict[str, npt.NDArray[Any]]] = {}
         self.dirty = False
         if path.is_file():

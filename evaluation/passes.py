@@ -21,12 +21,13 @@ import numpy.typing as npt
 from tqdm import tqdm
 
 from core.audio import check_analysable, decode
-from core.embedding import model_input
+from core.embedding import load_windows, model_input
 from core.errors import AudioError, TooShortError
 from evaluation.cache import Part, SpecCache
 from evaluation.corpus import Track
 from evaluation.excerpts import make_excerpt, make_reencode
-from evaluation.runners import Runner
+from evaluation.runners import FusionRunner, Runner
+from evaluation.specs import part_field
 
 SAVE_EVERY_SECONDS = 60.0  # an interrupted run keeps all but the last minute of work
 PREFETCH_TRACKS = 2  # tracks decoded ahead of the network
@@ -43,6 +44,10 @@ class Prepared:
     patches: dict[Part, dict[int, npt.NDArray[np.float32]]] = field(default_factory=dict)
     decode_seconds: float = 0.0
     patch_seconds: dict[int, float] = field(default_factory=dict)
+    # a fusion runner's: each part's network inputs, (decode, features) seconds, duration
+    inputs: dict[Part, dict[int, list[npt.NDArray[np.float32]]]] = field(default_factory=dict)
+    window_seconds: dict[int, tuple[float, float]] = field(default_factory=dict)
+    window_durations: dict[int, float] = field(default_factory=dict)
     duration: float | None = None
     error: str | None = None
 
@@ -101,25 +106,54 @@ class Pass:
         return self.files[(index, part)]
 
     def prepare(self, index: int) -> Prepared:
-        """Decode each needed part once and cut it for every runner (prefetch thread)."""
+        """Decode each needed part once and cut it for every runner (prefetch thread).
+
+        A fusion's runner decodes its own windows (core.embedding.load_windows, as the bot).
+        """
         prepared = Prepared(index)
         wanted = {r: self.runner_parts(index, r) for r in range(len(self.runners))}
+        windowed = {r for r, runner in enumerate(self.runners) if isinstance(runner, FusionRunner)}
         needed = {part for parts in wanted.values() for part in parts}
         duration = self.duration_known(index)
         parts: tuple[Part, ...] = ("full", "excerpt", "reencode")
         try:
             for part in parts:
+                plain = [r for r in wanted if part in wanted[r] and r not in windowed]
                 if part not in needed and not (part == "full" and duration is None):
                     continue
+                if part == "full" and duration is None and not plain:
+                    plain_decode = not any(part in wanted[r] for r in windowed)
+                else:
+                    plain_decode = bool(plain)
+                source = self.source(index, part, duration or 0.0) if part != "full" else None
+                for r in sorted(windowed):
+                    if part not in wanted[r]:
+                        continue
+                    runner = self.runners[r]
+                    assert isinstance(runner, FusionRunner)
+                    started = time.perf_counter()
+                    windows = load_windows(source or self.tracks[index].path, runner.fusion)
+                    decoded = time.perf_counter()
+                    inputs = runner.fusion.window_inputs(windows)
+                    prepared.inputs.setdefault(part, {})[r] = inputs
+                    if part == "full":
+                        prepared.window_seconds[r] = (
+                            decoded - started,
+                            time.perf_counter() - decoded,
+                        )
+                        prepared.window_durations[r] = windows.duration
+                        if duration is None:
+                            duration = prepared.duration = windows.duration
+                if not plain_decode:
+                    continue
                 started = time.perf_counter()
-                audio = decode(self.source(index, part, duration or 0.0), self.sample_rate)
+                audio = decode(source or self.tracks[index].path, self.sample_rate)
                 check_analysable(audio, self.sample_rate)
                 if part == "full":
                     prepared.decode_seconds = time.perf_counter() - started
                     duration = prepared.duration = audio.shape[0] / self.sample_rate
-                for r, runner in enumerate(self.runners):
-                    if part not in wanted[r]:
-                        continue
+                for r in plain:
+                    runner = self.runners[r]
                     started = time.perf_counter()
                     model_audio = model_input(audio, runner.model)
                     chosen = runner.model.chosen_patches(model_audio, runner.patches)
@@ -144,6 +178,9 @@ class Pass:
                 for spec in specs:
                     self.caches[spec].put(sha, "error", prepared.error)
                 continue
+            if isinstance(runner, FusionRunner):
+                self.finish_fusion(prepared, r, runner, specs[0])
+                continue
             for part, by_runner in prepared.patches.items():
                 if r not in by_runner:
                     continue
@@ -161,6 +198,27 @@ class Pass:
                         network = prepared.patch_seconds[r] + seconds
                         cache.put(sha, "seconds", np.array([prepared.decode_seconds, network]))
                         cache.put(sha, "duration", float(prepared.duration or 0.0))
+
+    def finish_fusion(self, prepared: Prepared, r: int, runner: "FusionRunner", spec: str) -> None:
+        """A fusion's per-part outputs into its cache (fields: evaluation.specs.part_field)."""
+        sha = self.tracks[prepared.index].sha256
+        cache = self.caches[spec]
+        for part, by_runner in prepared.inputs.items():
+            if r not in by_runner or part not in self.missing(prepared.index, spec):
+                continue
+            started = time.perf_counter()
+            outputs = runner.part_outputs(by_runner[r])
+            seconds = time.perf_counter() - started
+            tagged = False
+            for i, out in enumerate(outputs):
+                cache.put(sha, part_field(part, i), out.embeddings)
+                if out.tags.shape[1] and not tagged:
+                    cache.put(sha, f"{part}.tags", out.tags)
+                    tagged = True
+            if part == "full":
+                decode_seconds, feature_seconds = prepared.window_seconds[r]
+                cache.put(sha, "seconds", np.array([decode_seconds, feature_seconds + seconds]))
+                cache.put(sha, "duration", float(prepared.window_durations[r]))
 
     def pending(self) -> list[int]:
         return [

@@ -44,6 +44,8 @@ def families(specs: Sequence[ModelSpec], caches: dict[str, SpecCache]) -> list[F
     result: list[Family] = []
     tagged: set[str] = set()
     for spec in specs:
+        if spec.family == "fusion":
+            continue  # its rows are evaluation/variants.py's
         result.append(Family(spec.name, spec.name, ""))
         if spec.layer == "mean_max_pool":
             half = MUSICNN_LAYERS[spec.family]["mean_pool"]  # mean_pool, then max_pool
@@ -108,7 +110,7 @@ def build_report(
 ) -> Report:
     """Pool, standardise and score every variant over the tracks every model could analyse."""
     requested = list(specs)
-    specs = embedded_specs(requested)  # a fusion is scored from its parts' caches
+    specs = embedded_specs(requested)
     names_of_specs = [spec.name for spec in specs]
     left_out: list[tuple[str, str]] = []
     kept: list[int] = []
@@ -181,9 +183,8 @@ def build_report(
     for name, part_vectors in extra.items():
         fusion_timing = math.nan
         if name.startswith("fusion ") and name.endswith(" raw"):
-            members = next(s.parts for s in requested if s.parts and s.name[7:] in name)
-            decode = seconds(members[0].name)[:, 0].mean()
-            fusion_timing = float(decode + sum(seconds(m.name)[:, 1].mean() for m in members))
+            fusion = next(s for s in requested if s.parts and all(p.name in name for p in s.parts))
+            fusion_timing = float(seconds(fusion.name).sum(axis=1).mean())  # at eval caps
         rows.append(
             score(
                 name,

@@ -9,6 +9,7 @@ seed file becomes the command's usage error.
 import re
 from collections.abc import Sequence
 
+from core.constants import WINDOW_LEVEL_COUNT, WINDOW_SLOTS
 from core.errors import ModelFileError
 from core.models.spec import ModelSpec, UnknownModelError, parse_model_spec
 from evaluation.errors import EvalUsageError
@@ -29,6 +30,22 @@ EVAL_PATCHES: dict[str, int] = {"aisfx": 16}
 def eval_patches(spec: ModelSpec) -> int:
     """How many evenly spaced patches of a track the evaluation embeds and caches for `spec`."""
     return max(EVAL_PATCHES.get(spec.family, 0), spec.max_patches)
+
+
+def eval_caps(spec: ModelSpec) -> tuple[int, ...]:
+    """A fusion's windows per part as the evaluation embeds and caches them: aisfx the
+    WINDOW_LEVEL_COUNT level windows, an MSD part every slot (WINDOW_SLOTS); the bot's caps read
+    subsets of them (core.windows.cached_rows, evaluation/variants.py)."""
+    return tuple(
+        max(cap, WINDOW_LEVEL_COUNT) if part.family == "aisfx" else max(cap, WINDOW_SLOTS)
+        for part, cap in zip(spec.parts, spec.part_caps, strict=True)
+    )
+
+
+def part_field(part: str, index: int) -> str:
+    """The cache field of a fusion part's patch vectors: "full" for the first part, "full.1"
+    for the second, and so on."""
+    return part if index == 0 else f"{part}.{index}"
 
 
 # The default model the others are compared with in the paired bootstrap.
@@ -61,14 +78,13 @@ def cache_file_name(spec: ModelSpec) -> str:
 
 
 def embedded_specs(specs: Sequence[ModelSpec]) -> list[ModelSpec]:
-    """The specs whose networks run: every spec, a fusion replaced by its parts, deduplicated.
+    """The specs whose networks run, deduplicated.
 
-    A fusion is scored from its parts' cached patch vectors (evaluation/fusion.py): its own
-    front end differs from its parts' only by soxr's resampler instead of ffmpeg's, which moves
-    the MSD part's vectors by less than 1e-3 cosine (README "Models").
+    A fusion runs as itself: its windowed front end (core/windows.py) reads other stretches of
+    the track than its parts alone do, so its parts' own caches cannot stand in for it. Its
+    cache holds each part's patch vectors (`part_field`).
     """
     unique: dict[str, ModelSpec] = {}
     for spec in specs:
-        for part in spec.parts or (spec,):
-            unique.setdefault(part.name, part)
+        unique.setdefault(spec.name, spec)
     return list(unique.values())

@@ -18,11 +18,13 @@ from core.embedding import fused_sections, section_vectors, track_vector
 from core.models.spec import ModelSpec
 from core.patching import evenly_spaced
 from core.standardise import blended, standardise
+from core.windows import cached_rows
 from evaluation.cache import Part, SpecCache
 from evaluation.metrics import Clips, clip_ranks, leave_one_out, own_ranks
+from evaluation.specs import eval_caps, part_field
 
 BLOCK_BUDGETS = (8, 12)  # aisfx blocks scored besides the cached 16
-MSD_BUDGETS = (12,)  # MSD patches scored besides the cached 24
+FUSION_BUDGETS = (12,)  # a fusion's part's windows scored besides its cached and the bot's
 BOOTSTRAP_SAMPLES = 2000
 
 
@@ -40,14 +42,19 @@ class PartVectors:
 
 
 def budget_vectors(
-    cache: SpecCache, budget: int | None, shas: Sequence[str], reencodes: Sequence[str]
+    cache: SpecCache,
+    budget: int | None,
+    shas: Sequence[str],
+    reencodes: Sequence[str],
+    index: int = 0,
 ) -> PartVectors:
-    """Mean-pooled unit vectors of the evenly spaced `budget` of each track's cached patches."""
+    """Mean-pooled unit vectors of the evenly spaced `budget` of each track's cached patches
+    (of a fusion's part `index`: evaluation.specs.part_field)."""
 
     def chosen(part: Part, keys: Sequence[str]) -> list[npt.NDArray[np.float32]]:
         rows = []
         for sha in keys:
-            patches = cache.entries[sha][part]
+            patches = cache.entries[sha][part_field(part, index)]
             rows.append(patches if budget is None else patches[evenly_spaced(len(patches), budget)])
         return rows
 
@@ -63,6 +70,45 @@ def budget_vectors(
         Clips(excerpts, [section_vectors(patches) for patches in tracks]),
         [(patches,) for patches in tracks],
     )
+
+
+def fusion_vectors(
+    cache: SpecCache,
+    cached_caps: tuple[int, ...],
+    caps: tuple[int, ...],
+    shas: Sequence[str],
+    reencodes: Sequence[str],
+) -> list[PartVectors]:
+    """Each part's pooled vectors at `caps` windows from a fusion's cache (cached at
+    `cached_caps`): the windows the bot reads at those caps, exactly."""
+    slots = max(range(len(caps)), key=lambda i: cached_caps[i])  # its rows: every window
+
+    def chosen(part: Part, keys: Sequence[str], index: int) -> list[npt.NDArray[np.float32]]:
+        rows = []
+        for sha in keys:
+            entry = cache.entries[sha]
+            count = len(entry[part_field(part, slots)])
+            which = cached_rows(count, cached_caps[index], caps[index])
+            rows.append(entry[part_field(part, index)][which])
+        return rows
+
+    def pooled(part: Part, keys: Sequence[str], index: int) -> npt.NDArray[np.float32]:
+        return np.stack([track_vector(patches) for patches in chosen(part, keys, index)])
+
+    result = []
+    for i in range(len(caps)):
+        tracks = chosen("full", shas, i)
+        excerpts = pooled("excerpt", shas, i)
+        result.append(
+            PartVectors(
+                np.stack([track_vector(patches) for patches in tracks]),
+                excerpts,
+                pooled("reencode", reencodes, i) if reencodes else None,
+                Clips(excerpts, [section_vectors(patches) for patches in tracks]),
+                [(patches,) for patches in tracks],
+            )
+        )
+    return result
 
 
 def fused(
@@ -102,10 +148,6 @@ def fused(
     )
 
 
-def budget_label(spec: ModelSpec, budget: int | None) -> str:
-    return "" if budget is None else f" {budget}p"
-
-
 def variant_vectors(
     specs: Sequence[ModelSpec],
     caches: dict[str, SpecCache],
@@ -122,13 +164,6 @@ def variant_vectors(
             memo[key] = budget_vectors(caches[spec.name], budget, shas, reencodes)
         return memo[key]
 
-    def budgets(spec: ModelSpec) -> tuple[int | None, ...]:
-        if spec.family == "aisfx":
-            return (*BLOCK_BUDGETS, None)
-        if spec.family == "msd-vgg":
-            return (*MSD_BUDGETS, None)
-        return (None,)
-
     for spec in specs:
         if spec.family == "aisfx":
             for budget in BLOCK_BUDGETS:
@@ -137,19 +172,23 @@ def variant_vectors(
                 result[f"{spec.name} mean {budget}p z"] = fused([vectors], True)
         if spec.family != "fusion":
             continue
-        combos: list[tuple[int | None, ...]] = [()]
-        for member in spec.parts:
-            combos = [(*c, b) for c in combos for b in budgets(member)]
+        # a windowed fusion's own cache: each part's windows at the evaluation's caps, of which
+        # the bot's caps read subsets (the same windows, core.windows.cached_rows)
+        cache = caches[spec.name]
+        cached_caps = eval_caps(spec)
+        combos: list[tuple[int, ...]] = [()]
+        for cap, bot_cap in zip(cached_caps, spec.part_caps, strict=True):
+            choices = sorted({bot_cap, cap, *(FUSION_BUDGETS if cap > bot_cap else ())})
+            combos = [(*c, b) for c in combos for b in choices]
         for combo in combos:
-            label = "+".join(
-                f"{m.name}{budget_label(m, b)}" for m, b in zip(spec.parts, combo, strict=True)
-            )
-            members = [part(m, b) for m, b in zip(spec.parts, combo, strict=True)]
+            label = "+".join(f"{m.name} {b}w" for m, b in zip(spec.parts, combo, strict=True))
+            if combo == spec.part_caps:
+                label += " (bot)"
+            members = fusion_vectors(cache, cached_caps, combo, shas, reencodes)
             result[f"fusion {label} z"] = fused(members, True)
             # the bot's ranking: only the parts the spec standardises (aisfx), MSD_vgg raw
             result[f"fusion {label} zA"] = fused(members, True, spec.standardised_parts)
-            if all(b is None for b in combo):
-                result[f"fusion {label} raw"] = fused(members, False)
+            result[f"fusion {label} raw"] = fused(members, False)
     return result
 
 

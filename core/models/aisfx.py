@@ -45,6 +45,7 @@ from core.models.base import AudioModel, PatchOutputs
 from core.models.runtime import tensorflow
 from core.models.weights import verified_package_file
 from core.patching import evenly_spaced, frame_patches
+from core.windows import WindowPlan
 
 CHECKPOINT = "models/checkpoint.pth"
 CHECKPOINT_SHA256 = "499ea75909c932a2f94c35fa722fa4fabc5bcb7e84917209cc5f7402627b7eb5"
@@ -204,6 +205,16 @@ def chosen_blocks(audio: npt.NDArray[np.float32], cap: int) -> npt.NDArray[np.fl
         lo, hi = max(start, 0), min(start + span, audio.shape[0])
         segments[row, lo - start : hi - start] = audio[lo:hi]
     segments *= gain
+    return block_features(segments)
+
+
+# Samples of one block: 99 hops and one FFT, what `block_features` takes per row.
+BLOCK_SPAN = (AISFX_BLOCK_FRAMES - 1) * AISFX_HOP + AISFX_FFT_SIZE
+
+
+def block_features(segments: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    """Log-mel blocks of level-normalised audio segments (n, BLOCK_SPAN), in one batched FFT,
+    frames uncentred: (n, 100, 96)."""
     frames = np.lib.stride_tricks.sliding_window_view(segments, AISFX_FFT_SIZE, axis=1)
     frames = frames[:, ::AISFX_HOP] * _window()  # (blocks, 100, n_fft)
     spectrum = scipy.fft.rfft(frames, axis=-1)
@@ -211,6 +222,18 @@ def chosen_blocks(audio: npt.NDArray[np.float32], cap: int) -> npt.NDArray[np.fl
     mel = power.astype(np.float32) @ _mel_basis().T  # (blocks, 100, 96)
     features = np.log10(np.float32(AISFX_LOG_GAIN) * mel + np.float32(1.0))
     return (features / np.float32(AISFX_LOG_SCALE)).astype(np.float32)
+
+
+def window_blocks(
+    windows: npt.NDArray[np.float32], lead: int, span: int, level: npt.NDArray[np.float32]
+) -> npt.NDArray[np.float32]:
+    """One block from the middle of each window's analysed span (`core.windows`), peak-
+    normalised by the peak of `level` (the track's level windows): (n, 100, 96)."""
+    if span < BLOCK_SPAN:
+        raise ValueError(f"a window span of {span} samples cannot hold a block")
+    start = lead + (span - BLOCK_SPAN) // 2
+    segments = windows[:, start : start + BLOCK_SPAN] * peak_gain(level.reshape(-1))
+    return block_features(np.ascontiguousarray(segments, dtype=np.float32))
 
 
 @functools.cache
@@ -329,6 +352,14 @@ class AisfxModel(AudioModel):
     def chosen_patches(self, audio: npt.NDArray[np.float32], cap: int) -> npt.NDArray[np.float32]:
         """The evenly spaced blocks, the spectrogram computed for them only."""
         return chosen_blocks(audio, cap)
+
+    def window_patches(
+        self, windows: npt.NDArray[np.float32], plan: WindowPlan, level: npt.NDArray[np.float32]
+    ) -> npt.NDArray[np.float32]:
+        """The blocks of decoded windows (n, plan.length) at 44.1 kHz (`window_blocks`)."""
+        if plan.rate != self.sample_rate:
+            raise ValueError(f"aisfx windows are decoded at {self.sample_rate} Hz")
+        return window_blocks(windows, plan.lead, plan.span, level)
 
     def predict(self, patches: npt.NDArray[np.float32]) -> PatchOutputs:
         """Embeddings (n, 512); no tags (n, 0)."""

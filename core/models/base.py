@@ -2,12 +2,16 @@
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 
 from core.constants import MAX_PATCHES_PER_TRACK
 from core.patching import evenly_spaced
+
+if TYPE_CHECKING:
+    from core.windows import WindowPlan, Windows
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,14 @@ class AudioModel(ABC):
     def predict(self, patches: npt.NDArray[np.float32]) -> PatchOutputs:
         """Run the network on a batch of patches (one call, however many patches)."""
 
+    def window_patches(
+        self, windows: npt.NDArray[np.float32], plan: "WindowPlan", level: npt.NDArray[np.float32]
+    ) -> npt.NDArray[np.float32]:
+        """One patch from each decoded window (n, plan.length) at plan.rate (`core.windows`),
+        level-normalised by the analysed spans `level` of the track's level windows: a model
+        that a windowed fusion can join overrides this."""
+        raise TypeError(f"{type(self).__name__} cannot read windows")
+
     def chosen_patches(self, audio: npt.NDArray[np.float32], cap: int) -> npt.NDArray[np.float32]:
         """The at most `cap` evenly spaced patches of `audio` a track is embedded from.
 
@@ -93,3 +105,21 @@ class TrackModel(AudioModel):
 
     def predict(self, patches: npt.NDArray[np.float32]) -> PatchOutputs:
         raise TypeError(f"{type(self).__name__} embeds whole tracks (embed_track), not patches")
+
+
+class WindowedModel(TrackModel):
+    """A track model that reads only evenly spaced windows of a track (`core.windows`):
+    `core.embedding.embed_file` decodes just those (or cuts them from a whole decode), the
+    features come from `window_inputs` and the vector from `embed_inputs`."""
+
+    @abstractmethod
+    def used_windows(self, count: int) -> npt.NDArray[np.intp]:
+        """Which of a plan's `count` windows the model reads, ascending."""
+
+    @abstractmethod
+    def window_inputs(self, windows: "Windows") -> list[npt.NDArray[np.float32]]:
+        """Each part's network input from the decoded windows (features; no network)."""
+
+    @abstractmethod
+    def embed_inputs(self, inputs: list[npt.NDArray[np.float32]]) -> TrackOutputs:
+        """The track's vector from `window_inputs`' result (the networks)."""

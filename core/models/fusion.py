@@ -1,12 +1,17 @@
-"""A fusion of networks: one decode, each part's own front end and patches, one stored vector.
+"""A fusion of networks: one stored vector from a few windows of the track, decoded once.
 
 The stored vector is the concatenation of each part's unit track vector, divided by √parts so
 that it is a unit vector too (its plain cosine is the mean of the parts' cosines). Ranking
 standardises each part over the catalog first (core/standardise.py). The tags are those of
 the first part that has tags (MSD_vgg's 50 in `fusion:aisfx+msd-vgg`).
 
-The track is decoded once at the highest rate of the parts; a part at a lower rate gets the
-audio resampled in-process with soxr, then its own level normalisation.
+Front end 2 (windowed, core/windows.py): only up to WINDOW_SLOTS evenly spaced ≈3.2-s windows
+placed by the track's duration are decoded, at the highest rate of the parts, in one ffmpeg run.
+Each part reads `core.windows.part_windows` of them: aisfx one 2.345-s block from the middle of
+each of its FUSION_AISFX_BLOCKS, MSD_vgg one 3-s patch from each of its FUSION_MSD_PATCHES
+(resampled in-process with soxr), both evenly spaced among the WINDOW_LEVEL_COUNT level windows.
+The level both normalise by (aisfx: the peak; MSD_vgg: the RMS, as TARGET_RMS) is that of the
+level windows, not of the whole track.
 """
 
 from collections.abc import Sequence
@@ -15,9 +20,17 @@ import numpy as np
 import numpy.typing as npt
 import soxr
 
-from core.embedding import fused_sections, model_input, track_vector
+from core.embedding import fused_sections, track_vector
 from core.errors import TooShortError
-from core.models.base import AudioModel, TrackModel, TrackOutputs
+from core.models.base import AudioModel, TrackOutputs, WindowedModel
+from core.windows import (
+    Windows,
+    cut_windows,
+    level_windows,
+    part_windows,
+    plan_windows,
+    used_windows,
+)
 
 RESAMPLE_QUALITY = "HQ"  # soxr's; see README "Models" for what the resampler changes
 
@@ -29,36 +42,59 @@ def resample(audio: npt.NDArray[np.float32], rate: int, target: int) -> npt.NDAr
     return np.asarray(soxr.resample(audio, rate, target, quality=RESAMPLE_QUALITY), np.float32)
 
 
-class FusionModel(TrackModel):
-    """Several loaded models whose unit track vectors are stored side by side."""
+class FusionModel(WindowedModel):
+    """Several loaded models whose unit track vectors are stored side by side.
+
+    caps: how many windows each part reads (by default each part's `max_patches`).
+    """
 
     loudness_normalised = False  # each part normalises its own copy
 
-    def __init__(self, parts: Sequence[AudioModel]) -> None:
+    def __init__(self, parts: Sequence[AudioModel], caps: Sequence[int] | None = None) -> None:
         if len(parts) < 2:
             raise ValueError("a fusion needs at least two models")
         self.parts = tuple(parts)
+        self.caps = tuple(caps) if caps is not None else tuple(p.max_patches for p in parts)
+        if len(self.caps) != len(self.parts):
+            raise ValueError("a fusion needs one window cap per part")
         self.sample_rate = max(part.sample_rate for part in parts)
         self.embedding_dim = sum(part.embedding_dim for part in parts)
         self.tag_names = next((part.tag_names for part in parts if part.tag_names), ())
-        self.max_patches = max(part.max_patches for part in parts)
+        self.max_patches = max(self.caps)
 
-    def embed_track(self, audio: npt.NDArray[np.float32]) -> TrackOutputs:
+    def with_caps(self, caps: Sequence[int]) -> "FusionModel":
+        """The same loaded parts reading `caps` windows each (the evaluation reads more)."""
+        other = FusionModel(self.parts, caps)
+        other.model_id = self.model_id
+        return other
+
+    def used_windows(self, count: int) -> npt.NDArray[np.intp]:
+        return used_windows(count, self.caps)
+
+    def window_inputs(self, windows: Windows) -> list[npt.NDArray[np.float32]]:
+        count = windows.plan.count
+        if count == 0:
+            raise TooShortError("the track is too short for one analysis window")
+        level = windows.spans(level_windows(count))
+        return [
+            part.window_patches(windows.rows(part_windows(count, cap)), windows.plan, level)
+            for part, cap in zip(self.parts, self.caps, strict=True)
+        ]
+
+    def embed_inputs(self, inputs: list[npt.NDArray[np.float32]]) -> TrackOutputs:
         vectors: list[npt.NDArray[np.float32]] = []
         embeddings: list[npt.NDArray[np.float32]] = []
         tags: npt.NDArray[np.float32] | None = None
         count = 0
-        for part in self.parts:
-            part_audio = model_input(resample(audio, self.sample_rate, part.sample_rate), part)
-            chosen = part.chosen_patches(part_audio, part.max_patches)
-            if chosen.shape[0] == 0:
+        for part, patches in zip(self.parts, inputs, strict=True):
+            if patches.shape[0] == 0:
                 raise TooShortError("the track is too short for one analysis window")
-            outputs = part.predict(chosen)
+            outputs = part.predict(patches)
             vectors.append(track_vector(outputs.embeddings))
             embeddings.append(outputs.embeddings)
             if tags is None and part.tag_names:
                 tags = outputs.tags.mean(axis=0).astype(np.float32)
-            count += int(chosen.shape[0])
+            count += int(patches.shape[0])
         vector = np.concatenate(vectors) / np.float32(np.sqrt(len(vectors)))
         return TrackOutputs(
             vector.astype(np.float32),
@@ -66,3 +102,11 @@ class FusionModel(TrackModel):
             count,
             fused_sections(embeddings),
         )
+
+    def embed_track(self, audio: npt.NDArray[np.float32]) -> TrackOutputs:
+        """The vector of whole decoded audio: its windows cut out (`core.windows`)."""
+        plan = plan_windows(audio.shape[0], self.sample_rate)
+        which = self.used_windows(plan.count)
+        seconds = audio.shape[0] / self.sample_rate
+        windows = Windows(plan, which, cut_windows(audio, plan, which), seconds)
+        return self.embed_inputs(self.window_inputs(windows))

@@ -13,7 +13,9 @@ from typing import Any
 import librosa
 import numpy as np
 import numpy.typing as npt
+import soxr
 
+from core.audio import rms
 from core.constants import (
     MUSICNN_FFT_SIZE,
     MUSICNN_HOP,
@@ -21,6 +23,9 @@ from core.constants import (
     MUSICNN_MEL_BANDS,
     MUSICNN_PATCH_FRAMES,
     MUSICNN_SAMPLE_RATE,
+    PEAK_LIMIT,
+    SILENCE_RMS,
+    TARGET_RMS,
 )
 from core.errors import ModelFileError
 from core.models.base import AudioModel, PatchOutputs
@@ -28,6 +33,7 @@ from core.models.runtime import tensorflow
 from core.models.spec import MUSICNN_LAYERS
 from core.models.weights import verified_package_file
 from core.patching import frame_patches
+from core.windows import WindowPlan
 
 # The 50 Million Song Dataset tags, in the order of the models' outputs (musicnn's
 # configuration.MSD_LABELS).
@@ -84,6 +90,44 @@ def log_mel(audio: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
         n_mels=MUSICNN_MEL_BANDS,
     )
     return np.log10(MUSICNN_LOG_GAIN * mel.T.astype(np.float32) + 1.0)
+
+
+# Samples of one patch with uncentred frames: 186 hops and one FFT (3.008 s at 16 kHz).
+PATCH_SPAN = (MUSICNN_PATCH_FRAMES - 1) * MUSICNN_HOP + MUSICNN_FFT_SIZE
+
+
+def window_log_mel(
+    windows: npt.NDArray[np.float32], plan: WindowPlan, level: npt.NDArray[np.float32]
+) -> npt.NDArray[np.float32]:
+    """One patch per decoded window (`core.windows`): (n, 187, 96).
+
+    The windows (n, plan.length) at plan.rate are resampled to 16 kHz together (soxr, each
+    window a channel), brought to TARGET_RMS by the RMS of `level` (the track's level windows,
+    at plan.rate) and clipped as `core.audio.normalise_loudness` does, and the analysed span
+    becomes one patch of uncentred frames.
+    """
+    lead = round(plan.lead * MUSICNN_SAMPLE_RATE / plan.rate)
+    if round(plan.span * MUSICNN_SAMPLE_RATE / plan.rate) < PATCH_SPAN:
+        raise ValueError("a window span too short for one musicnn patch")
+    resampled = np.asarray(
+        soxr.resample(
+            np.ascontiguousarray(windows.T), plan.rate, MUSICNN_SAMPLE_RATE, quality="HQ"
+        ),
+        np.float32,
+    ).T
+    level_rms = rms(level.reshape(-1))
+    gain = np.float32(TARGET_RMS / level_rms) if level_rms >= SILENCE_RMS else np.float32(1.0)
+    spans = np.clip(resampled[:, lead : lead + PATCH_SPAN] * gain, -PEAK_LIMIT, PEAK_LIMIT)
+    mel = librosa.feature.melspectrogram(
+        y=np.ascontiguousarray(spans, dtype=np.float32),
+        sr=MUSICNN_SAMPLE_RATE,
+        hop_length=MUSICNN_HOP,
+        n_fft=MUSICNN_FFT_SIZE,
+        n_mels=MUSICNN_MEL_BANDS,
+        center=False,
+    )  # (n, 96, 187)
+    features = np.log10(MUSICNN_LOG_GAIN * mel.astype(np.float32) + 1.0)
+    return np.ascontiguousarray(features.transpose(0, 2, 1), dtype=np.float32)
 
 
 def checkpoint_folder(variant: MusicnnVariant) -> Path:
@@ -251,6 +295,12 @@ class MusicnnModel(AudioModel):
     def patches(self, audio: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
         """Non-overlapping ≈3 s log-mel patches, shape (n_patches, 187, 96)."""
         return frame_patches(log_mel(audio), MUSICNN_PATCH_FRAMES)
+
+    def window_patches(
+        self, windows: npt.NDArray[np.float32], plan: WindowPlan, level: npt.NDArray[np.float32]
+    ) -> npt.NDArray[np.float32]:
+        """The patches of decoded windows (`window_log_mel`)."""
+        return window_log_mel(windows, plan, level)
 
     def predict(self, patches: npt.NDArray[np.float32]) -> PatchOutputs:
         """Embeddings (n, embedding_dim) and tag probabilities (n, 50) in one forward pass."""

@@ -20,7 +20,9 @@ from core.constants import (
     AISFX_FRONT_END,
     AISFX_MAX_BLOCKS_PER_TRACK,
     AISFX_SAMPLE_RATE,
+    FUSION_AISFX_BLOCKS,
     FUSION_FRONT_END,
+    FUSION_MSD_PATCHES,
     MAX_PATCHES_PER_TRACK,
     MFCC_FRONT_END,
     MUSICNN_FRONT_END,
@@ -48,10 +50,10 @@ MUSICNN_LAYERS: Final[dict[str, dict[str, int]]] = {
 # (median 0.999) against their original, the closest two different tracks 0.970 and a 15-s
 # excerpt's best *other* match 0.967. (On msd-musicnn/penultimate two different tracks reach
 # 0.9845, so this value must not be reused there.) See README "Already in the catalog".
-# fusion:aisfx+msd-vgg/pool5 (aisfx at its 12 blocks), on the stored vectors' plain cosine (not
-# the standardised one, where re-encodes scatter down to 0.84), same corpus: re-encodes
+# fusion:aisfx+msd-vgg/pool5, on the stored vectors' plain cosine (not the standardised one,
+# where re-encodes scatter down to 0.85), same corpus: front end 1 (whole decode) re-encodes
 # ≥ 0.9812, the closest two different tracks 0.9724, a 15-s excerpt's best other match 0.9648;
-# 0.977 splits the gap.
+# front end 2 (windows) ≥ 0.9798, 0.9711 and 0.9565. 0.977 splits both gaps.
 NEAR_DUPLICATE_SIMILARITY: Final[dict[str, float]] = {
     "msd-vgg/pool5": 0.98,
     "fusion:aisfx+msd-vgg/pool5": 0.977,
@@ -101,6 +103,14 @@ class ModelSpec:
         return AISFX_MAX_BLOCKS_PER_TRACK if self.family == "aisfx" else MAX_PATCHES_PER_TRACK
 
     @property
+    def part_caps(self) -> tuple[int, ...]:
+        """A fusion's windows per part (core/models/fusion.py): aisfx FUSION_AISFX_BLOCKS, an
+        MSD model FUSION_MSD_PATCHES."""
+        return tuple(
+            FUSION_AISFX_BLOCKS if p.family == "aisfx" else FUSION_MSD_PATCHES for p in self.parts
+        )
+
+    @property
     def standardised(self) -> bool:
         """Whether rankings standardise the catalog per part first (core/standardise.py): a
         fusion's parts each need their own statistics to weigh the same."""
@@ -133,7 +143,7 @@ class ModelSpec:
         if self.family == "fusion":
             from core.models.fusion import FusionModel
 
-            model = FusionModel([part.load() for part in self.parts])
+            model = FusionModel([part.load() for part in self.parts], self.part_caps)
         elif self.family == "aisfx":
             from core.models.aisfx import AisfxModel
 
