@@ -167,6 +167,22 @@ def decode(
     return audio
 
 
+def _guarded_ffmpeg(*limits: str) -> list[str]:
+    """The start of every ffmpeg command: under prlimit's address-space ceiling (and any
+    further `limits`), never reading stdin, printing errors only."""
+    return [
+        prlimit_binary(),
+        f"--as={FFMPEG_MEMORY_CEILING_BYTES}",
+        *limits,
+        "--",
+        ffmpeg_binary(),
+        "-nostdin",
+        "-hide_banner",
+        "-loglevel",
+        "error",
+    ]
+
+
 def _run_ffmpeg(
     path: Path, sample_rate: int, max_seconds: float, timeout: float, mix: tuple[str, ...]
 ) -> npt.NDArray[np.float32]:
@@ -177,14 +193,7 @@ def _run_ffmpeg(
     embedding workers already keep every core busy.
     """
     command = [
-        prlimit_binary(),
-        f"--as={FFMPEG_MEMORY_CEILING_BYTES}",
-        "--",
-        ffmpeg_binary(),
-        "-nostdin",
-        "-hide_banner",
-        "-loglevel",
-        "error",
+        *_guarded_ffmpeg(),
         "-threads",
         "1",
         "-filter_threads",
@@ -269,15 +278,7 @@ def decode_windows(
     length = plan.length
     source = f"file:{path.resolve()}"
     command = [
-        prlimit_binary(),
-        f"--as={FFMPEG_MEMORY_CEILING_BYTES}",
-        f"--stack={WINDOWED_FFMPEG_STACK_BYTES}",
-        "--",
-        ffmpeg_binary(),
-        "-nostdin",
-        "-hide_banner",
-        "-loglevel",
-        "error",
+        *_guarded_ffmpeg(f"--stack={WINDOWED_FFMPEG_STACK_BYTES}"),
         "-filter_threads",
         "1",
     ]
