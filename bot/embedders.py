@@ -27,7 +27,8 @@ def make_embedder(settings: Settings, model: ModelSpec, workers: int | None) -> 
     reads its token settings (RAY_AUTH_MODE, RAY_AUTH_TOKEN…) from the environment only, so
     those given in `.env` are put there (the real environment wins); they are never printed.
     Token authentication is on unless RAY_AUTH_MODE says otherwise (`disabled`, for a cluster
-    started without it).
+    started without it). A driver started under `uv run` does not make the cluster start its
+    workers (or its Ray Client server) through uv: they run the cluster's own environment.
     """
     if settings.ray_address is None:
         return EmbeddingService(model, workers)
@@ -40,6 +41,7 @@ def make_embedder(settings: Settings, model: ModelSpec, workers: int | None) -> 
     for name, value in settings.ray_auth:
         os.environ.setdefault(name, value)
     os.environ.setdefault("RAY_AUTH_MODE", "token")
+    os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
     return RayEmbeddingService(model, workers, settings.ray_address)
 
 

@@ -31,6 +31,9 @@ OBJECT_STORE_BYTES = 150 * 1024 * 1024
 TOKEN = secrets.token_hex(32)
 os.environ["RAY_AUTH_MODE"] = "token"
 os.environ["RAY_AUTH_TOKEN"] = TOKEN
+# as bot/embedders.py does: a test run started under `uv run` must not make the cluster start
+# its workers or its Ray Client server through uv (the uv hook reads the parent processes)
+os.environ["RAY_ENABLE_UV_RUN_RUNTIME_ENV"] = "0"
 
 
 def free_port() -> int:
@@ -100,6 +103,11 @@ class RayCluster:
 
     def start_node(self, name: str) -> None:
         self._ray_start(name, f"--address={self.address}")
+
+    def logs(self, pattern: str, tail: int = 4000) -> str:
+        """The ends of the cluster's log files matching `pattern` (for failure messages)."""
+        found = sorted(self.folder.glob(f"*/session_*/logs/{pattern}"))
+        return "\n".join(f"--- {f.name}\n{f.read_text(errors='replace')[-tail:]}" for f in found)
 
     def raylet_pid(self, name: str) -> int:
         for pid, command in _processes():

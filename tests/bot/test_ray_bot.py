@@ -118,9 +118,32 @@ async def test_import_through_ray_client_from_a_machine_without_ray_node(
     make_library(music, 4, seconds=10.0)
     env = {**ray_env(cluster), "RAY_ADDRESS": f"ray://127.0.0.1:{cluster.client_port}"}
     done = run_bot("import", str(music), database=tmp_path / "c.sqlite3", env=env)
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == 0, done.stderr + cluster.logs("ray_client_server*")
     assert done.stdout.splitlines()[0].startswith("added 4 · already present 0")
     assert "2 Ray actor(s)" in done.stderr
+
+
+async def test_a_driver_started_under_uv_run_leaves_the_cluster_its_own_python(
+    cluster: RayCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ray reads its driver's parent processes: under `uv run` it would make the cluster start its
+    Ray Client server and workers through uv, and the server dies at once (what broke CI). The
+    driver here is the child of a process whose command line is `uv run …`."""
+    monkeypatch.delenv("RAY_ENABLE_UV_RUN_RUNTIME_ENV")  # the bot must set it itself
+    launcher = tmp_path / "bin" / "run"  # bash finds the script `run` on PATH
+    launcher.parent.mkdir()
+    launcher.write_text('"$@"\nexit $?\n')
+    music = tmp_path / "music"
+    make_library(music, 2, seconds=10.0)
+    env = {
+        **ray_env(cluster),
+        "RAY_ADDRESS": f"ray://127.0.0.1:{cluster.client_port}",
+        "PATH": f"{launcher.parent}{os.pathsep}{os.environ['PATH']}",
+    }
+    under_uv = ("bash", "-c", 'exec -a uv bash run "$@"', "uv")
+    done = run_bot("import", str(music), database=tmp_path / "c.sqlite3", env=env, prefix=under_uv)
+    assert done.returncode == 0, done.stderr + cluster.logs("ray_client_server_*.err")
+    assert done.stdout.splitlines()[0].startswith("added 2 · already present 0")
 
 
 async def test_the_cluster_refuses_a_wrong_token_in_one_line(
