@@ -124,7 +124,7 @@ class Recommender:
         no track has a vector of this model yet.
         """
         started = time.monotonic()
-        embedding = await self.embedder.embed(path)
+        embedding = await self.embedder.embed(path, query=True)
         if not self.model.standardised:
             # exact below the crossover; above it the index alone, and then the catalog
             # matrix is not held (bot/catalog_index.py)
@@ -144,6 +144,7 @@ class Recommender:
             query = space.query(embedding.vector)
             ranking = rank(query, space.matrix, catalog.track_ids, RESULTS_KEPT + 1)
             best_raw = rank(embedding.vector, catalog.matrix, catalog.track_ids, 1)
+            best_raw = await self.confirmed_copy(path, best_raw, catalog)
         duplicate_id = near_duplicate(best_raw, self.model.near_duplicate_similarity)
         keep = ranking.ids != duplicate_id if duplicate_id is not None else slice(RESULTS_KEPT)
         in_catalog = None
@@ -159,6 +160,19 @@ class Recommender:
                 user_id, sent or SentMedia("file"), self.model.model_id, track_ids, scores, seconds
             )
         return Answer(embedding, in_catalog, track_ids, scores, seconds, query_id)
+
+    async def confirmed_copy(self, path: Path, best: Ranking, catalog: Catalog) -> Ranking:
+        """The best match of the query as the catalog embeds it, where the query's own best
+        match only suggests a copy (ModelSpec.duplicate_suspect_similarity): a user's track is
+        read by windows, which scatter a copy's similarity too widely to decide on."""
+        suspect = self.model.duplicate_suspect_similarity
+        threshold = self.model.near_duplicate_similarity
+        if suspect is None or threshold is None or not len(best):
+            return best
+        if not suspect <= float(best.scores[0]) < threshold:
+            return best
+        whole = await self.embedder.embed(path)
+        return rank(whole.vector, catalog.matrix, catalog.track_ids, 1)
 
     async def clip_source_first(self, clip: TrackEmbedding, ranking: Ranking) -> Ranking:
         """`ranking` led by the track among its first CLIP_CANDIDATES that has the section

@@ -34,7 +34,7 @@ from core.constants import (
 from core.errors import NotAudioError, SilentError, TooShortError
 from core.models.base import AudioModel, TrackModel, WindowedModel
 from core.patching import evenly_spaced
-from core.windows import Windows, cut_windows, plan_windows
+from core.windows import Windows, plan_windows
 
 
 @dataclass(frozen=True)
@@ -163,11 +163,17 @@ def load_for(path: Path, model: AudioModel) -> npt.NDArray[np.float32]:
     return model_input(audio, model)
 
 
-def embed_file(path: Path, model: AudioModel) -> TrackEmbedding:
-    """Decode and embed one file; raises core.errors.AudioError subclasses on bad input."""
-    if isinstance(model, WindowedModel):
+def embed_file(path: Path, model: AudioModel, *, query: bool = False) -> TrackEmbedding:
+    """Decode and embed one file; raises core.errors.AudioError subclasses on bad input.
+
+    `query`: the file is a user's question, not a catalog track. A windowed model (the fusion)
+    then reads only a few windows of a long track (`load_windows`), which is what makes an
+    answer fast; the catalog side, and any track too short for that, is decoded whole.
+    """
+    if query and isinstance(model, WindowedModel):
         windows = load_windows(path, model)
-        return embed_window_inputs(model.window_inputs(windows), windows, model)
+        if windows is not None:
+            return embed_window_inputs(model.window_inputs(windows), windows, model)
     return embed_audio(load_for(path, model), model)
 
 
@@ -188,44 +194,36 @@ def embed_window_inputs(
     )
 
 
-def load_windows(path: Path, model: WindowedModel) -> Windows:
-    """The windows of `path` that `model` reads, decoded and checked (core/windows.py).
+def load_windows(path: Path, model: WindowedModel) -> Windows | None:
+    """The windows of `path` that `model` reads, decoded and checked (core/windows.py), or None
+    where they should not be decoded one by one: the header gives no trustworthy duration, the
+    windows would be more than WINDOWED_DECODE_MAX_SHARE of the track, or the windowed ffmpeg
+    run fails (the whole decode then decides, with its own error).
 
-    Where the header gives a trustworthy duration and the windows are at most
-    WINDOWED_DECODE_MAX_SHARE of the track, one ffmpeg run decodes just them; otherwise (or
-    where that run fails) the track is decoded whole, as `decode` does, and the same windows
-    are cut from it. A silent sum of the channels is retried as their difference, as `decode`
-    does. Raises NotAudioError, DecodeTimeoutError, TooShortError, SilentError.
+    A silent sum of the channels is retried as their difference, as `decode` does. Raises
+    NotAudioError, TooShortError, SilentError.
     """
     if not path.is_file():
         raise NotAudioError(f"{path.name}: no such file")
     duration = check_header(path)
+    if duration is None:
+        return None
     rate = model.sample_rate
-    if duration is not None:
-        seconds = min(duration, MAX_ANALYSIS_SECONDS)
-        plan = plan_windows(int(seconds * rate), rate)
-        which = model.used_windows(plan.count)
-        decoded = len(which) * plan.length
-        if decoded and decoded <= WINDOWED_DECODE_MAX_SHARE * seconds * rate:
-            try:
-                audio = decode_windows(path, plan, list(which))
-            except NotAudioError:
-                pass  # the whole decode below decides, with its own error
-            else:
-                if seconds < MIN_TRACK_SECONDS:
-                    raise TooShortError(
-                        f"the track is {seconds:.1f} s long; "
-                        f"at least {MIN_TRACK_SECONDS:g} s are needed"
-                    )
-                windows = Windows(plan, which, audio, seconds)
-                return _audible(windows, path)
-    audio = decode(path, rate)
-    check_analysable(audio, rate)
-    plan = plan_windows(audio.shape[0], rate)
+    seconds = min(duration, MAX_ANALYSIS_SECONDS)
+    plan = plan_windows(int(seconds * rate), rate)
     which = model.used_windows(plan.count)
-    if plan.count == 0:
-        raise TooShortError("the track is too short for one analysis window")
-    return Windows(plan, which, cut_windows(audio, plan, which), audio.shape[0] / rate)
+    decoded = len(which) * plan.length
+    if not decoded or decoded > WINDOWED_DECODE_MAX_SHARE * seconds * rate:
+        return None
+    try:
+        audio = decode_windows(path, plan, list(which))
+    except NotAudioError:
+        return None
+    if seconds < MIN_TRACK_SECONDS:
+        raise TooShortError(
+            f"the track is {seconds:.1f} s long; at least {MIN_TRACK_SECONDS:g} s are needed"
+        )
+    return _audible(Windows(plan, which, audio, seconds), path)
 
 
 def _audible(windows: Windows, path: Path) -> Windows:

@@ -80,9 +80,9 @@ def _worker_model_id() -> str:
     return _worker_model.model_id
 
 
-def _embed_in_worker(path: str) -> TrackEmbedding:
+def _embed_in_worker(path: str, query: bool) -> TrackEmbedding:
     assert _worker_model is not None, "worker started without its model"
-    return embed_file(Path(path), _worker_model)
+    return embed_file(Path(path), _worker_model, query=query)
 
 
 class WorkerCrashedError(RuntimeError):
@@ -97,7 +97,8 @@ class Embedder(Protocol):
     it: EmbeddingService (local worker processes) or core.ray_embedding.RayEmbeddingService.
 
     `embed` raises core.errors.AudioError subclasses for bad input, WorkerCrashedError when the
-    workers holding a track died twice, NoWorkersError when no worker is left.
+    workers holding a track died twice, NoWorkersError when no worker is left; `query=True`
+    for a user's question (core.embedding.embed_file), False for a catalog track.
     """
 
     model_spec: ModelSpec
@@ -109,7 +110,7 @@ class Embedder(Protocol):
 
     async def close(self) -> None: ...
 
-    async def embed(self, path: Path) -> TrackEmbedding: ...
+    async def embed(self, path: Path, *, query: bool = False) -> TrackEmbedding: ...
 
     async def __aenter__(self) -> "Embedder": ...
 
@@ -153,19 +154,20 @@ class EmbeddingService:
         if set(ids) != {self.model_id}:
             raise RuntimeError(f"workers loaded {sorted(set(ids))}, expected {self.model_id}")
 
-    async def embed(self, path: Path) -> TrackEmbedding:
-        """Embed one file in a worker; raises core.errors.AudioError subclasses on bad input.
+    async def embed(self, path: Path, *, query: bool = False) -> TrackEmbedding:
+        """Embed one file in a worker (`query`: see Embedder); raises core.errors.AudioError
+        subclasses on bad input.
 
         A track in flight when a worker dies is retried once, on a fresh pool; it raises
         WorkerCrashedError only if a worker dies again while it is being retried.
         """
         try:
-            return await self._embed_on(self._running_pool(), path)
+            return await self._embed_on(self._running_pool(), path, query)
         except BrokenProcessPool:
             pass  # the pool is replaced already; retried below
         async with self._retry_slot:
             try:
-                return await self._embed_on(self._running_pool(), path)
+                return await self._embed_on(self._running_pool(), path, query)
             except BrokenProcessPool as error:
                 raise WorkerCrashedError(
                     "an embedding worker died on this track twice; it has been restarted"
@@ -176,11 +178,11 @@ class EmbeddingService:
             raise RuntimeError("EmbeddingService.start() was not awaited")
         return self._pool
 
-    async def _embed_on(self, pool: ProcessPoolExecutor, path: Path) -> TrackEmbedding:
+    async def _embed_on(self, pool: ProcessPoolExecutor, path: Path, query: bool) -> TrackEmbedding:
         """Embed on `pool`; when it breaks, replace it (once: whoever notices first), re-raise."""
         loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(pool, _embed_in_worker, str(path))
+            return await loop.run_in_executor(pool, _embed_in_worker, str(path), query)
         except BrokenProcessPool:
             if self._pool is pool:  # the first of the tracks it failed to notice
                 pool.shutdown(wait=False, cancel_futures=True)

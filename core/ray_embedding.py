@@ -94,11 +94,11 @@ class EmbedActor:
 
         return self.model.model_id, os.getpid(), ray.get_runtime_context().get_node_id()
 
-    def embed(self, data: bytes) -> TrackEmbedding | AudioError:
+    def embed(self, data: bytes, query: bool) -> TrackEmbedding | AudioError:
         path = self.folder / uuid.uuid4().hex
         try:
             path.write_bytes(data)
-            return embed_file(path, self.model)
+            return embed_file(path, self.model, query=query)
         except AudioError as error:
             return error
         finally:
@@ -362,11 +362,12 @@ class RayEmbeddingService:
 
     # embedding
 
-    async def embed(self, path: Path) -> TrackEmbedding:
-        """Embed one file on an actor; raises core.errors.AudioError subclasses on bad input,
-        WorkerCrashedError or NoWorkersError when the cluster lost the actors (see module)."""
+    async def embed(self, path: Path, *, query: bool = False) -> TrackEmbedding:
+        """Embed one file on an actor (`query`: see core.embedding_service.Embedder); raises
+        core.errors.AudioError subclasses on bad input, WorkerCrashedError or NoWorkersError
+        when the cluster lost the actors (see module)."""
         data = await asyncio.to_thread(path.read_bytes)
-        result = await self._run(lambda actor, ref: actor.embed.remote(ref), data)
+        result = await self._run(lambda actor, ref: actor.embed.remote(ref, query), data)
         if isinstance(result, AudioError):
             raise result
         assert isinstance(result, TrackEmbedding)

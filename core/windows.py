@@ -1,12 +1,10 @@
 """Which stretches of a track a windowed model analyses, chosen from its duration alone.
 
-A windowed model (the fusion, `core.models.fusion`) does not need the whole track: each of its
-networks looks at a few evenly spaced stretches of about 3 s. The stretches are fixed by the
-track's duration (the header's, or the decoded length when the whole track is decoded), so a
-file always gets the same vector, whether its windows are decoded one by one
-(`core.audio.decode_windows`, one ffmpeg process seeking to each) or cut from a whole decode
-(`cut_windows`, the fallback for short tracks and for files whose header does not give a
-trustworthy duration).
+A windowed model (the fusion, `core.models.fusion`) answers a query without the whole track:
+each of its networks looks at a few evenly spaced stretches of about 3 s, fixed by the duration
+the header gives and decoded one by one (`core.audio.decode_windows`, one ffmpeg process seeking
+to each). Short tracks, and files whose header gives no trustworthy duration, are decoded whole
+and embedded as the catalog's tracks are.
 
 Every decoded window is `lead` + `span` + `tail` samples: the analysed `span` plus margins. The
 lead absorbs what a decoder gets wrong right after a seek (an mp3 frame decoded without its bit
@@ -98,32 +96,10 @@ def part_windows(count: int, cap: int) -> npt.NDArray[np.intp]:
     return evenly_spaced(count, cap)
 
 
-def cached_rows(count: int, cached_cap: int, cap: int) -> npt.NDArray[np.intp]:
-    """Rows of `part_windows(count, cap)` among cached `part_windows(count, cached_cap)`."""
-    cached, wanted = part_windows(count, cached_cap), part_windows(count, cap)
-    rows = np.searchsorted(cached, wanted)
-    if not np.array_equal(cached[np.minimum(rows, cached.shape[0] - 1)], wanted):
-        raise ValueError(f"{cap} windows are not a subset of the cached {cached_cap}")
-    return rows
-
-
 def used_windows(count: int, caps: tuple[int, ...]) -> npt.NDArray[np.intp]:
     """The windows some part reads (`part_windows` of each cap), with the level windows."""
     chosen = [part_windows(count, cap) for cap in caps] + [level_windows(count)]
     return np.unique(np.concatenate(chosen))
-
-
-def cut_windows(
-    audio: npt.NDArray[np.float32], plan: WindowPlan, which: npt.NDArray[np.intp]
-) -> npt.NDArray[np.float32]:
-    """The windows `which` of `plan` cut from whole decoded audio: (len(which), plan.length),
-    zero past the end (what `decode_windows` returns past a file's end too)."""
-    windows = np.zeros((len(which), plan.length), np.float32)
-    for row, index in enumerate(which):
-        start = plan.starts[int(index)]
-        piece = audio[start : start + plan.length]
-        windows[row, : piece.shape[0]] = piece
-    return windows
 
 
 @dataclass(frozen=True)

@@ -11,20 +11,22 @@ import numpy.typing as npt
 
 from core.models.spec import ModelSpec
 from evaluation.excerpts import EXCERPT_BITRATE, EXCERPT_SECONDS, REENCODE_BITRATE
-from evaluation.specs import eval_caps, eval_patches
+from evaluation.specs import eval_patches
 
 CACHE_VERSION = 1
 
-# What is embedded of each track: the file, its excerpt and (--duplicates) its re-encode.
-Part = Literal["full", "excerpt", "reencode"]
+# What is embedded of each track: the file, its excerpt and (--duplicates) its re-encode; of a
+# model whose queries are embedded otherwise than its catalog (the fusion), the file as a query.
+Part = Literal["full", "query", "excerpt", "reencode"]
 
 
 class SpecCache:
     """One model spec's per-track results in one .npz, keyed `<sha256>/<field>`.
 
-    Fields: "full", "excerpt", "reencode": (patches, dim) float32 patch vectors (a fusion's
-    first part; "<part>.1" … its others: evaluation.specs.part_field); "<part>.tags":
-    (patches, tags); "seconds": [decode, front end + network] of the full track; "duration":
+    Fields: "full", "query", "excerpt", "reencode": (patches, dim) float32 patch vectors (a
+    fusion's first part; "<part>.1" … its others: evaluation.specs.part_field); "<part>.tags":
+    (patches, tags); "seconds": [decode, front end + network] of the full track as the bot
+    answers it (a fusion: as a query); "duration":
     analysed seconds; "error": why the track could not be used. A file written with other
     settings or by a model of another id (new weights, a new front end) is started again.
     """
@@ -39,8 +41,10 @@ class SpecCache:
             "excerpt": [EXCERPT_SECONDS, EXCERPT_BITRATE],
             "reencode": REENCODE_BITRATE,
         }
-        if spec.parts:  # a fusion: the windows of each part
-            self.meta["caps"] = list(eval_caps(spec))
+        # a fusion embeds a query otherwise than a catalog track (its "query" field)
+        self.separate_queries = bool(spec.parts)
+        if self.separate_queries:  # the query windows of each part
+            self.meta["caps"] = list(spec.part_caps)
         self.entries: dict[str, dict[str, npt.NDArray[Any]]] = {}
         self.dirty = False
         if path.is_file():

@@ -81,12 +81,14 @@ def leave_one_out(
     vectors: npt.NDArray[np.float32],
     groups: npt.NDArray[np.integer] | Sequence[int],
     ks: Sequence[int] = (5, 10),
+    query_vectors: npt.NDArray[np.float32] | None = None,
 ) -> LeaveOneOut:
     """Rank all other tracks for each track (self excluded) and score same-group neighbours.
 
-    vectors: (n, d); groups: (n,) labels. precision@k divides by min(k, n − 1), the number of
-    candidates there are, so a catalog smaller than k is not penalised for its size. Ties keep
-    catalog order.
+    vectors: (n, d); groups: (n,) labels; query_vectors: (n, d), track i as a query where that
+    is embedded otherwise than its catalog vector (the fusion), else the catalog vectors.
+    precision@k divides by min(k, n − 1), the number of candidates there are, so a catalog
+    smaller than k is not penalised for its size. Ties keep catalog order.
     """
     labels = np.asarray(groups)
     n = labels.shape[0]
@@ -94,7 +96,10 @@ def leave_one_out(
         raise ValueError(f"{vectors.shape[0]} vectors but {n} group labels")
     if n < 2:
         raise ValueError("leave-one-out needs at least two tracks")
-    scores = similarities(vectors, vectors).astype(np.float64)
+    asked = vectors if query_vectors is None else query_vectors
+    if asked.shape != vectors.shape:
+        raise ValueError(f"{asked.shape[0]} query vectors for {vectors.shape[0]} tracks")
+    scores = similarities(asked, vectors).astype(np.float64)
     np.fill_diagonal(scores, -np.inf)
     order = np.argsort(-scores, axis=1, kind="stable")[:, : n - 1]  # self is last: −inf
     relevant = labels[order] == labels[:, np.newaxis]  # (n, n − 1)
@@ -251,14 +256,16 @@ def evaluate(
     reencodes: npt.NDArray[np.float32] | None = None,
     reencoded: npt.NDArray[np.integer] | Sequence[int] = (),
     clips: Clips | None = None,
+    queries: npt.NDArray[np.float32] | None = None,
 ) -> Row:
     """All figures of one variant, its vectors already pooled (and standardised if wanted).
 
     catalog: (n, d) one vector per track; groups: (n,); excerpts: (n, d), row i cut from track i;
     reencodes: (r, d) full re-encodes of the tracks `reencoded` (r,), or None. With `clips`,
-    the excerpts are answered as the bot answers clips (`clip_ranks`).
+    the excerpts are answered as the bot answers clips (`clip_ranks`); `queries`: see
+    `leave_one_out`.
     """
-    loo = leave_one_out(catalog, groups, (5, 10))
+    loo = leave_one_out(catalog, groups, (5, 10), queries)
     ranks = (
         own_ranks(excerpts, catalog, np.arange(catalog.shape[0]))
         if clips is None

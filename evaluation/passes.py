@@ -31,6 +31,7 @@ from evaluation.specs import part_field
 
 SAVE_EVERY_SECONDS = 60.0  # an interrupted run keeps all but the last minute of work
 PREFETCH_TRACKS = 2  # tracks decoded ahead of the network
+QUERY_PARTS: tuple[Part, ...] = ("query", "reencode")  # embedded as the bot embeds an upload
 
 
 @dataclass
@@ -73,13 +74,16 @@ class Pass:
         self.workdir = workdir
         self.files = files  # excerpts and re-encodes made so far, shared by the passes
 
-    def parts(self, index: int) -> list[Part]:
+    def parts(self, index: int, spec: str) -> list[Part]:
         parts: list[Part] = ["full", "excerpt"]
+        if self.caches[spec].separate_queries:
+            parts.append("query")
         return [*parts, "reencode"] if index in self.reencoded else parts
 
     def missing(self, index: int, spec: str) -> list[Part]:
         sha = self.tracks[index].sha256
-        return [part for part in self.parts(index) if not self.caches[spec].has(sha, part)]
+        cache = self.caches[spec]
+        return [part for part in self.parts(index, spec) if not cache.has(sha, part)]
 
     def runner_parts(self, index: int, runner_index: int) -> set[Part]:
         return {p for spec in self.runners[runner_index].specs for p in self.missing(index, spec)}
@@ -94,7 +98,7 @@ class Pass:
     def source(self, index: int, part: Part, duration: float) -> Path:
         """The file to decode for `part`, made with ffmpeg on first use."""
         track = self.tracks[index]
-        if part == "full":
+        if part in ("full", "query"):
             return track.path
         if (index, part) not in self.files:
             target = self.workdir / f"{index}.{part}.mp3"
@@ -108,14 +112,16 @@ class Pass:
     def prepare(self, index: int) -> Prepared:
         """Decode each needed part once and cut it for every runner (prefetch thread).
 
-        A fusion's runner decodes its own windows (core.embedding.load_windows, as the bot).
+        A fusion's runner decodes for itself, as the bot: its catalog side ("full", "excerpt")
+        whole, its query side ("query", "reencode": a user's upload) by windows where
+        core.embedding.load_windows reads them.
         """
         prepared = Prepared(index)
         wanted = {r: self.runner_parts(index, r) for r in range(len(self.runners))}
         windowed = {r for r, runner in enumerate(self.runners) if isinstance(runner, FusionRunner)}
         needed = {part for parts in wanted.values() for part in parts}
         duration = self.duration_known(index)
-        parts: tuple[Part, ...] = ("full", "excerpt", "reencode")
+        parts: tuple[Part, ...] = ("full", "query", "excerpt", "reencode")
         try:
             for part in parts:
                 plain = [r for r in wanted if part in wanted[r] and r not in windowed]
@@ -131,19 +137,29 @@ class Pass:
                         continue
                     runner = self.runners[r]
                     assert isinstance(runner, FusionRunner)
+                    fusion, path = runner.fusion, source or self.tracks[index].path
                     started = time.perf_counter()
-                    windows = load_windows(source or self.tracks[index].path, runner.fusion)
-                    decoded = time.perf_counter()
-                    inputs = runner.fusion.window_inputs(windows)
+                    windows = load_windows(path, fusion) if part in QUERY_PARTS else None
+                    if windows is None:
+                        whole = decode(path, fusion.sample_rate)
+                        check_analysable(whole, fusion.sample_rate)
+                        decoded = time.perf_counter()
+                        inputs = fusion.track_inputs(whole)
+                        length = whole.shape[0] / fusion.sample_rate
+                    else:
+                        decoded = time.perf_counter()
+                        inputs = fusion.window_inputs(windows)
+                        length = windows.duration
                     prepared.inputs.setdefault(part, {})[r] = inputs
-                    if part == "full":
+                    if part == "query":
                         prepared.window_seconds[r] = (
                             decoded - started,
                             time.perf_counter() - decoded,
                         )
-                        prepared.window_durations[r] = windows.duration
+                    if part == "full":
+                        prepared.window_durations[r] = length
                         if duration is None:
-                            duration = prepared.duration = windows.duration
+                            duration = prepared.duration = length
                 if not plain_decode:
                     continue
                 started = time.perf_counter()
@@ -215,9 +231,10 @@ class Pass:
                 if out.tags.shape[1] and not tagged:
                     cache.put(sha, f"{part}.tags", out.tags)
                     tagged = True
-            if part == "full":
+            if part == "query":  # what the bot's answer costs
                 decode_seconds, feature_seconds = prepared.window_seconds[r]
                 cache.put(sha, "seconds", np.array([decode_seconds, feature_seconds + seconds]))
+            if part == "full":
                 cache.put(sha, "duration", float(prepared.window_durations[r]))
 
     def pending(self) -> list[int]:

@@ -71,13 +71,15 @@ def pooled_vectors(
 
 @dataclass(frozen=True)
 class Vectors:
-    """One variant's vectors: catalog (n, d), excerpts (n, d), re-encodes (r, d) or None, and
-    the clips that answer the excerpts as the bot does (None: plain ranking)."""
+    """One variant's vectors: catalog (n, d), excerpts (n, d), re-encodes (r, d) or None, the
+    clips that answer the excerpts as the bot does (None: plain ranking), and the tracks as
+    queries where they are embedded otherwise than the catalog (None: the catalog's)."""
 
     catalog: npt.NDArray[np.float32]
     excerpts: npt.NDArray[np.float32]
     reencodes: npt.NDArray[np.float32] | None
     clips: Clips | None = None
+    queries: npt.NDArray[np.float32] | None = None
 
     def standardised(self) -> "Vectors":
         """Every set standardised with the catalog's statistics (then L2-normalised); a clip's
@@ -141,7 +143,7 @@ def build_report(
     def score(name: str, vectors: Vectors, timing: float) -> Row:
         return evaluate(
             name, vectors.catalog, groups, vectors.excerpts, timing, vectors.reencodes,
-            with_reencode, vectors.clips,
+            with_reencode, vectors.clips, vectors.queries,
         )  # fmt: skip
 
     variants: dict[tuple[str, Pooling, bool], Vectors] = {}  # (family, pooling, standardised)
@@ -193,6 +195,7 @@ def build_report(
                     part_vectors.excerpts,
                     part_vectors.reencodes,
                     part_vectors.clips,
+                    part_vectors.queries,
                 ),
                 fusion_timing,
             )

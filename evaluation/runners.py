@@ -12,8 +12,7 @@ from core.embedding import track_vector, warm_up
 from core.models.base import AudioModel, PatchOutputs
 from core.models.fusion import FusionModel
 from core.models.spec import ModelSpec, parse_model_spec
-from core.windows import Windows, cached_rows, cut_windows, plan_windows
-from evaluation.specs import eval_caps, eval_patches
+from evaluation.specs import eval_patches
 
 MUSICNN_FAMILIES = ("msd-vgg", "msd-musicnn")
 
@@ -91,16 +90,15 @@ class MusicnnLayers(Runner):
 
 
 class FusionRunner(Runner):
-    """A windowed fusion (core/models/fusion.py) with the evaluation's window caps
-    (`eval_caps`): its parts' per-patch outputs, cached per part, from the bot's own
-    functions (core.embedding.load_windows, the model's window_inputs, each part's predict)."""
+    """A fusion (core/models/fusion.py): its parts' per-patch outputs, cached per part, from
+    the bot's own functions (core.embedding.load_windows, the model's track_inputs and
+    window_inputs, each part's predict)."""
 
     def __init__(self, spec: ModelSpec) -> None:
         loaded = spec.load()
         assert isinstance(loaded, FusionModel)
-        self.bot_model = loaded
-        self.fusion = loaded.with_caps(eval_caps(spec))
-        self.model = self.fusion
+        self.fusion = loaded
+        self.model = loaded
         self.specs = (spec.name,)
         self.patches = eval_patches(spec)
         self.spec = spec
@@ -110,20 +108,14 @@ class FusionRunner(Runner):
         return [part.predict(x) for part, x in zip(self.fusion.parts, inputs, strict=True)]
 
     def warm_up(self) -> None:
-        """Warm the networks and check that pooling the cached outputs at the bot's caps is
-        the bot's vector (embed_inputs at its own caps)."""
+        """Warm the networks and check that pooling the parts' outputs as the evaluation does
+        gives the bot's vector."""
         warm_up(self.model)
         rng = np.random.default_rng(1)
         audio = (0.1 * rng.standard_normal(100 * self.model.sample_rate)).astype(np.float32)
-        expected = self.bot_model.embed_track(audio).vector
-        plan = plan_windows(audio.shape[0], self.model.sample_rate)
-        which = self.fusion.used_windows(plan.count)
-        windows = Windows(plan, which, cut_windows(audio, plan, which), 100.0)
-        outputs = self.part_outputs(self.fusion.window_inputs(windows))
-        parts = [
-            track_vector(out.embeddings[cached_rows(plan.count, cached, cap)])
-            for out, cached, cap in zip(outputs, self.fusion.caps, self.bot_model.caps, strict=True)
-        ]
+        expected = self.fusion.embed_track(audio).vector
+        outputs = self.part_outputs(self.fusion.track_inputs(audio))
+        parts = [track_vector(out.embeddings) for out in outputs]
         got = np.concatenate(parts) / np.sqrt(len(parts))
         if not np.allclose(got, expected, atol=1e-4):
             raise RuntimeError(f"{self.spec.name}: cached parts do not pool to the bot's vector")

@@ -9,7 +9,6 @@ seed file becomes the command's usage error.
 import re
 from collections.abc import Sequence
 
-from core.constants import WINDOW_LEVEL_COUNT, WINDOW_SLOTS
 from core.errors import ModelFileError
 from core.models.spec import ModelSpec, UnknownModelError, parse_model_spec
 from evaluation.errors import EvalUsageError
@@ -30,16 +29,6 @@ EVAL_PATCHES: dict[str, int] = {"aisfx": 16}
 def eval_patches(spec: ModelSpec) -> int:
     """How many evenly spaced patches of a track the evaluation embeds and caches for `spec`."""
     return max(EVAL_PATCHES.get(spec.family, 0), spec.max_patches)
-
-
-def eval_caps(spec: ModelSpec) -> tuple[int, ...]:
-    """A fusion's windows per part as the evaluation embeds and caches them: aisfx the
-    WINDOW_LEVEL_COUNT level windows, an MSD part every slot (WINDOW_SLOTS); the bot's caps read
-    subsets of them (core.windows.cached_rows, evaluation/variants.py)."""
-    return tuple(
-        max(cap, WINDOW_LEVEL_COUNT) if part.family == "aisfx" else max(cap, WINDOW_SLOTS)
-        for part, cap in zip(spec.parts, spec.part_caps, strict=True)
-    )
 
 
 def part_field(part: str, index: int) -> str:
@@ -80,9 +69,10 @@ def cache_file_name(spec: ModelSpec) -> str:
 def embedded_specs(specs: Sequence[ModelSpec]) -> list[ModelSpec]:
     """The specs whose networks run, deduplicated.
 
-    A fusion runs as itself: its windowed front end (core/windows.py) reads other stretches of
-    the track than its parts alone do, so its parts' own caches cannot stand in for it. Its
-    cache holds each part's patch vectors (`part_field`).
+    A fusion runs as itself: it decodes once and resamples in-process, and its queries read
+    windows (core/windows.py), so its parts' own caches cannot stand in for it. Its cache holds
+    each part's patch vectors (`part_field`), of the catalog side ("full", "excerpt") and of
+    the query side ("query", "reencode").
     """
     unique: dict[str, ModelSpec] = {}
     for spec in specs:

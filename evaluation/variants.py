@@ -18,13 +18,11 @@ from core.embedding import fused_sections, section_vectors, track_vector
 from core.models.spec import ModelSpec
 from core.patching import evenly_spaced
 from core.standardise import blended, standardise
-from core.windows import cached_rows
 from evaluation.cache import Part, SpecCache
 from evaluation.metrics import Clips, clip_ranks, leave_one_out, own_ranks
-from evaluation.specs import eval_caps, part_field
+from evaluation.specs import part_field
 
 BLOCK_BUDGETS = (8, 12)  # aisfx blocks scored besides the cached 16
-FUSION_BUDGETS = (12,)  # a fusion's part's windows scored besides its cached and the bot's
 BOOTSTRAP_SAMPLES = 2000
 
 
@@ -32,13 +30,16 @@ BOOTSTRAP_SAMPLES = 2000
 class PartVectors:
     """One model's pooled vectors at one budget: catalog (n, d), excerpts (n, d), re-encodes;
     `clips` to answer the excerpts as the bot answers clips; `chosen`: per track, the patch
-    vectors of each part the track vector was pooled from (for a fusion's sections)."""
+    vectors of each part the track vector was pooled from (for a fusion's sections);
+    `queries` (n, d): each track embedded as a user's upload where that differs (the fusion),
+    else the catalog vectors query."""
 
     catalog: npt.NDArray[np.float32]
     excerpts: npt.NDArray[np.float32]
     reencodes: npt.NDArray[np.float32] | None
     clips: Clips | None = None
     chosen: Sequence[Sequence[npt.NDArray[np.float32]]] = ()
+    queries: npt.NDArray[np.float32] | None = None
 
 
 def budget_vectors(
@@ -73,30 +74,19 @@ def budget_vectors(
 
 
 def fusion_vectors(
-    cache: SpecCache,
-    cached_caps: tuple[int, ...],
-    caps: tuple[int, ...],
-    shas: Sequence[str],
-    reencodes: Sequence[str],
+    cache: SpecCache, parts: int, shas: Sequence[str], reencodes: Sequence[str]
 ) -> list[PartVectors]:
-    """Each part's pooled vectors at `caps` windows from a fusion's cache (cached at
-    `cached_caps`): the windows the bot reads at those caps, exactly."""
-    slots = max(range(len(caps)), key=lambda i: cached_caps[i])  # its rows: every window
+    """Each of a fusion's `parts`' pooled vectors from its cache: the catalog side ("full",
+    "excerpt") and the query side ("query", "reencode"), as the bot embeds them."""
 
     def chosen(part: Part, keys: Sequence[str], index: int) -> list[npt.NDArray[np.float32]]:
-        rows = []
-        for sha in keys:
-            entry = cache.entries[sha]
-            count = len(entry[part_field(part, slots)])
-            which = cached_rows(count, cached_caps[index], caps[index])
-            rows.append(entry[part_field(part, index)][which])
-        return rows
+        return [cache.entries[sha][part_field(part, index)] for sha in keys]
 
     def pooled(part: Part, keys: Sequence[str], index: int) -> npt.NDArray[np.float32]:
         return np.stack([track_vector(patches) for patches in chosen(part, keys, index)])
 
     result = []
-    for i in range(len(caps)):
+    for i in range(parts):
         tracks = chosen("full", shas, i)
         excerpts = pooled("excerpt", shas, i)
         result.append(
@@ -106,6 +96,7 @@ def fusion_vectors(
                 pooled("reencode", reencodes, i) if reencodes else None,
                 Clips(excerpts, [section_vectors(patches) for patches in tracks]),
                 [(patches,) for patches in tracks],
+                pooled("query", shas, i),
             )
         )
     return result
@@ -127,6 +118,7 @@ def fused(
     catalog = join([p.catalog for p in parts])
     excerpts = join([p.excerpts for p in parts])
     reencodes = join([p.reencodes for p in parts])
+    queries = join([p.queries for p in parts])
     assert catalog is not None and excerpts is not None
     chosen: list[tuple[npt.NDArray[np.float32], ...]] = []
     clips = None
@@ -137,7 +129,7 @@ def fused(
         ]
         clips = Clips(excerpts, [fused_sections(tracks) for tracks in chosen])
     if not z:
-        return PartVectors(catalog, excerpts, reencodes, clips, chosen)
+        return PartVectors(catalog, excerpts, reencodes, clips, chosen, queries)
     statistics = blended(catalog, None)
     return PartVectors(
         standardise(catalog, statistics, sizes, which),
@@ -145,6 +137,7 @@ def fused(
         None if reencodes is None else standardise(reencodes, statistics, sizes, which),
         clips,
         chosen,
+        None if queries is None else standardise(queries, statistics, sizes, which),
     )
 
 
@@ -172,23 +165,14 @@ def variant_vectors(
                 result[f"{spec.name} mean {budget}p z"] = fused([vectors], True)
         if spec.family != "fusion":
             continue
-        # a windowed fusion's own cache: each part's windows at the evaluation's caps, of which
-        # the bot's caps read subsets (the same windows, core.windows.cached_rows)
-        cache = caches[spec.name]
-        cached_caps = eval_caps(spec)
-        combos: list[tuple[int, ...]] = [()]
-        for cap, bot_cap in zip(cached_caps, spec.part_caps, strict=True):
-            choices = sorted({bot_cap, cap, *(FUSION_BUDGETS if cap > bot_cap else ())})
-            combos = [(*c, b) for c in combos for b in choices]
-        for combo in combos:
-            label = "+".join(f"{m.name} {b}w" for m, b in zip(spec.parts, combo, strict=True))
-            if combo == spec.part_caps:
-                label += " (bot)"
-            members = fusion_vectors(cache, cached_caps, combo, shas, reencodes)
-            result[f"fusion {label} z"] = fused(members, True)
-            # the bot's ranking: only the parts the spec standardises (aisfx), MSD_vgg raw
-            result[f"fusion {label} zA"] = fused(members, True, spec.standardised_parts)
-            result[f"fusion {label} raw"] = fused(members, False)
+        members = fusion_vectors(caches[spec.name], len(spec.parts), shas, reencodes)
+        catalog = "+".join(f"{m.name} {m.max_patches}p" for m in spec.parts)
+        queries = "+".join(f"{cap}w" for cap in spec.part_caps)
+        label = f"fusion {catalog}, queries {queries} (bot)"
+        result[f"{label} z"] = fused(members, True)
+        # the bot's ranking: only the parts the spec standardises (aisfx), MSD_vgg raw
+        result[f"{label} zA"] = fused(members, True, spec.standardised_parts)
+        result[f"{label} raw"] = fused(members, False)
     return result
 
 
@@ -213,10 +197,11 @@ def per_query(
     excerpts: npt.NDArray[np.float32],
     groups: npt.NDArray[np.int64],
     clips: Clips | None = None,
+    queries: npt.NDArray[np.float32] | None = None,
 ) -> dict[str, tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]]:
-    """Each figure's per-query values with each query's group: P@10, mAP, excerpt R@1 (answered
-    as the bot answers clips when `clips` is given)."""
-    loo = leave_one_out(catalog, groups, (10,))
+    """Each figure's per-query values with each query's group: P@10, mAP (of `queries` where
+    given), excerpt R@1 (answered as the bot answers clips when `clips` is given)."""
+    loo = leave_one_out(catalog, groups, (10,), queries)
     ranks = (
         own_ranks(excerpts, catalog, np.arange(catalog.shape[0]))
         if clips is None
@@ -258,8 +243,10 @@ def compare(
     groups: npt.NDArray[np.int64],
 ) -> list[Comparison]:
     """Every figure of `vectors` against `baseline`, with its bootstrap interval."""
-    ours = per_query(vectors.catalog, vectors.excerpts, groups, vectors.clips)
-    theirs = per_query(baseline.catalog, baseline.excerpts, groups, baseline.clips)
+    ours = per_query(vectors.catalog, vectors.excerpts, groups, vectors.clips, vectors.queries)
+    theirs = per_query(
+        baseline.catalog, baseline.excerpts, groups, baseline.clips, baseline.queries
+    )
     result = []
     for figure, (values, query_groups) in ours.items():
         difference, low, high = paired_bootstrap(values, theirs[figure][0], query_groups)

@@ -5,13 +5,16 @@ that it is a unit vector too (its plain cosine is the mean of the parts' cosines
 standardises each part over the catalog first (core/standardise.py). The tags are those of
 the first part that has tags (MSD_vgg's 50 in `fusion:aisfx+msd-vgg`).
 
-Front end 2 (windowed, core/windows.py): only up to WINDOW_SLOTS evenly spaced ≈3.2-s windows
-placed by the track's duration are decoded, at the highest rate of the parts, in one ffmpeg run.
-Each part reads `core.windows.part_windows` of them: aisfx one 2.345-s block from the middle of
-each of its FUSION_AISFX_BLOCKS, MSD_vgg one 3-s patch from each of its FUSION_MSD_PATCHES
-(resampled in-process with soxr), both evenly spaced among the WINDOW_LEVEL_COUNT level windows.
-The level both normalise by (aisfx: the peak; MSD_vgg: the RMS, as TARGET_RMS) is that of the
-level windows, not of the whole track.
+Front end 3. The catalog side (`embed_track`: import, reindex) decodes the whole track once at
+the highest rate of the parts and gives each part the track as it takes it alone: aisfx its
+AISFX_MAX_BLOCKS_PER_TRACK evenly spaced blocks, peak-normalised by the whole track; MSD_vgg,
+resampled in-process with soxr, its MAX_PATCHES_PER_TRACK patches at the whole track's RMS.
+A query (`window_inputs`: the bot answering a whole track) reads only a few ≈3.2-s windows
+placed by the track's duration (core/windows.py), decoded in one ffmpeg run: aisfx one
+2.345-s block from the middle of each of FUSION_AISFX_BLOCKS windows, MSD_vgg one 3-s patch from
+each of FUSION_MSD_PATCHES, the level (peak, RMS) that of those windows. Both estimate the same
+mean of the track's patches; the catalog's denser one also gives each section enough patches
+for a clip to find the passage it was cut from.
 """
 
 from collections.abc import Sequence
@@ -20,17 +23,10 @@ import numpy as np
 import numpy.typing as npt
 import soxr
 
-from core.embedding import fused_sections, track_vector
+from core.embedding import fused_sections, model_input, track_vector
 from core.errors import TooShortError
 from core.models.base import AudioModel, TrackOutputs, WindowedModel
-from core.windows import (
-    Windows,
-    cut_windows,
-    level_windows,
-    part_windows,
-    plan_windows,
-    used_windows,
-)
+from core.windows import Windows, level_windows, part_windows, used_windows
 
 RESAMPLE_QUALITY = "HQ"  # soxr's; see README "Models" for what the resampler changes
 
@@ -45,7 +41,7 @@ def resample(audio: npt.NDArray[np.float32], rate: int, target: int) -> npt.NDAr
 class FusionModel(WindowedModel):
     """Several loaded models whose unit track vectors are stored side by side.
 
-    caps: how many windows each part reads (by default each part's `max_patches`).
+    caps: how many windows each part reads of a query (by default each part's `max_patches`).
     """
 
     loudness_normalised = False  # each part normalises its own copy
@@ -62,12 +58,6 @@ class FusionModel(WindowedModel):
         self.tag_names = next((part.tag_names for part in parts if part.tag_names), ())
         self.max_patches = max(self.caps)
 
-    def with_caps(self, caps: Sequence[int]) -> "FusionModel":
-        """The same loaded parts reading `caps` windows each (the evaluation reads more)."""
-        other = FusionModel(self.parts, caps)
-        other.model_id = self.model_id
-        return other
-
     def used_windows(self, count: int) -> npt.NDArray[np.intp]:
         return used_windows(count, self.caps)
 
@@ -80,6 +70,15 @@ class FusionModel(WindowedModel):
             part.window_patches(windows.rows(part_windows(count, cap)), windows.plan, level)
             for part, cap in zip(self.parts, self.caps, strict=True)
         ]
+
+    def track_inputs(self, audio: npt.NDArray[np.float32]) -> list[npt.NDArray[np.float32]]:
+        """Each part's network input from whole decoded audio at `sample_rate` (the catalog
+        side: each part's own patch budget and level)."""
+        inputs = []
+        for part in self.parts:
+            own = model_input(resample(audio, self.sample_rate, part.sample_rate), part)
+            inputs.append(part.chosen_patches(own, part.max_patches))
+        return inputs
 
     def embed_inputs(self, inputs: list[npt.NDArray[np.float32]]) -> TrackOutputs:
         vectors: list[npt.NDArray[np.float32]] = []
@@ -104,9 +103,5 @@ class FusionModel(WindowedModel):
         )
 
     def embed_track(self, audio: npt.NDArray[np.float32]) -> TrackOutputs:
-        """The vector of whole decoded audio: its windows cut out (`core.windows`)."""
-        plan = plan_windows(audio.shape[0], self.sample_rate)
-        which = self.used_windows(plan.count)
-        seconds = audio.shape[0] / self.sample_rate
-        windows = Windows(plan, which, cut_windows(audio, plan, which), seconds)
-        return self.embed_inputs(self.window_inputs(windows))
+        """The catalog vector of whole decoded audio (`track_inputs`)."""
+        return self.embed_inputs(self.track_inputs(audio))

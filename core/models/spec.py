@@ -51,12 +51,20 @@ MUSICNN_LAYERS: Final[dict[str, dict[str, int]]] = {
 # excerpt's best *other* match 0.967. (On msd-musicnn/penultimate two different tracks reach
 # 0.9845, so this value must not be reused there.) See README "Already in the catalog".
 # fusion:aisfx+msd-vgg/pool5, on the stored vectors' plain cosine (not the standardised one,
-# where re-encodes scatter down to 0.85), same corpus: front end 1 (whole decode) re-encodes
-# ≥ 0.9812, the closest two different tracks 0.9724, a 15-s excerpt's best other match 0.9648;
-# front end 2 (windows) ≥ 0.9798, 0.9711 and 0.9565. 0.977 splits both gaps.
+# where re-encodes scatter down to 0.75), same corpus, catalog side (whole track) against catalog
+# side: 128 kbps re-encodes ≥ 0.9812, the closest two different tracks 0.9714 (front end 3),
+# a 15-s excerpt's best other match 0.9631; 0.977 splits both gaps. A user's long track is
+# embedded by windows (core/models/fusion.py), which scatter further: re-encodes ≥ 0.9406
+# (median 0.977) against their catalog vectors, a track's best other match ≤ 0.9653. So a
+# windowed query whose best match reaches DUPLICATE_SUSPECT_SIMILARITY is embedded again as the
+# catalog embeds it, and that vector decides (bot/recommender.py): all 106 re-encodes found, 8.5 %
+# of the other queries pay the second embedding.
 NEAR_DUPLICATE_SIMILARITY: Final[dict[str, float]] = {
     "msd-vgg/pool5": 0.98,
     "fusion:aisfx+msd-vgg/pool5": 0.977,
+}
+DUPLICATE_SUSPECT_SIMILARITY: Final[dict[str, float]] = {
+    "fusion:aisfx+msd-vgg/pool5": 0.94,
 }
 
 AISFX_VECTOR_SIZE: Final = 512
@@ -92,6 +100,9 @@ class ModelSpec:
     vector_size: int
     front_end: int
     near_duplicate_similarity: float | None = None
+    # a model whose queries are embedded otherwise than its catalog (the fusion): a best match
+    # at least this close is checked again with the catalog's own embedding of the query
+    duplicate_suspect_similarity: float | None = None
     previous_ids: tuple[str, ...] = ()
     weights_path: Path | None = None  # seed models: the Keras 2 Model.h5
     random_seed: int = 0  # seed-random models
@@ -274,5 +285,6 @@ def _fusion_spec(text: str) -> ModelSpec:
         vector_size=sum(part.vector_size for part in parts),
         front_end=FUSION_FRONT_END,
         near_duplicate_similarity=NEAR_DUPLICATE_SIMILARITY.get(name),
+        duplicate_suspect_similarity=DUPLICATE_SUSPECT_SIMILARITY.get(name),
         parts=parts,
     )

@@ -71,7 +71,8 @@ class StubEmbedder:
     def __init__(self) -> None:
         self.vector = np.zeros(DIM, np.float32)
 
-    async def embed(self, path: Path) -> TrackEmbedding:
+    async def embed(self, path: Path, *, query: bool = False) -> TrackEmbedding:
+        self.asked_as_query = query
         return TrackEmbedding(
             MODEL, self.vector, ("rock",), np.ones(1, np.float32), 180.0, 8, self.vector[None]
         )

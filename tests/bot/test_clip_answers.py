@@ -26,7 +26,8 @@ class FakeEmbedder:
         self.model_id = MODEL.model_id
         self.vector, self.seconds = vector, seconds
 
-    async def embed(self, path: Path) -> TrackEmbedding:
+    async def embed(self, path: Path, *, query: bool = False) -> TrackEmbedding:
+        self.asked_as_query = query
         return TrackEmbedding(
             self.model_id, self.vector, (), np.zeros(0), self.seconds, 8, self.vector[None]
         )

@@ -68,7 +68,7 @@ def test_aisfx_and_the_fusion_are_specs_of_their_own() -> None:
     assert aisfx.max_patches == 12 and not aisfx.standardised
     fused = parse_model_spec(" fusion:aisfx+msd-vgg ")
     assert fused.name == "fusion:aisfx+msd-vgg/pool5"
-    assert fused.model_id == "fusion:aisfx+msd-vgg/pool5@fe2"
+    assert fused.model_id == "fusion:aisfx+msd-vgg/pool5@fe3"
     assert fused.part_sizes == (512, 256) and fused.vector_size == 768
     assert fused.sample_rate == 44_100 and fused.standardised
     assert parse_model_spec("msd-vgg").part_sizes == (256,)

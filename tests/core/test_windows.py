@@ -1,5 +1,6 @@
 """Windowed decoding (core/windows.py, core.audio.decode_windows, core.embedding.load_windows):
-the windows are the whole decode's, the fallbacks hold, and the guard rails still refuse."""
+the windows are the whole decode's, tracks that must be decoded whole are, and the guard rails
+still refuse."""
 
 import subprocess
 from pathlib import Path
@@ -23,9 +24,8 @@ from core.embedding import load_windows
 from core.errors import DecodeTimeoutError, NotAudioError, SilentError, TooShortError
 from core.models.base import TrackOutputs, WindowedModel
 from core.windows import (
+    WindowPlan,
     Windows,
-    cached_rows,
-    cut_windows,
     level_windows,
     part_windows,
     plan_windows,
@@ -39,6 +39,19 @@ RATE = 44_100
 @pytest.fixture(scope="module")
 def music() -> npt.NDArray[np.float32]:
     return synth_music(100.0, seed=3, harmonics=3)
+
+
+def cut_windows(
+    audio: npt.NDArray[np.float32], plan: WindowPlan, which: npt.NDArray[np.intp]
+) -> npt.NDArray[np.float32]:
+    """The windows `which` of `plan` cut from whole decoded audio, zero past the end: what
+    `decode_windows` must return."""
+    windows = np.zeros((len(which), plan.length), np.float32)
+    for row, index in enumerate(which):
+        start = plan.starts[int(index)]
+        piece = audio[start : start + plan.length]
+        windows[row, : piece.shape[0]] = piece
+    return windows
 
 
 def whole_and_windows(path: Path) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
@@ -72,9 +85,11 @@ def test_short_tracks_get_fewer_windows_and_too_short_ones_none() -> None:
 
 
 def test_each_part_reads_an_evenly_spaced_subset_and_the_level_windows_are_shared() -> None:
-    assert list(used_windows(24, (12, 12, WINDOW_LEVEL_COUNT))) == [
-        0, 2, 4, 6, 8, 10, 13, 15, 17, 19, 21, 23,
-    ]  # fmt: skip
+    assert list(level_windows(24)) == [0, 3, 7, 10, 13, 16, 20, 23]
+    assert list(used_windows(24, (WINDOW_LEVEL_COUNT, WINDOW_LEVEL_COUNT))) == list(
+        level_windows(24)
+    )
+    assert list(used_windows(24, (6, WINDOW_LEVEL_COUNT))) == list(level_windows(24))
     assert list(used_windows(24, (12, 24))) == list(range(24))
     assert list(used_windows(5, (12,))) == [0, 1, 2, 3, 4]
 
@@ -84,18 +99,7 @@ def test_a_small_cap_reads_level_windows_so_nothing_more_is_decoded() -> None:
     assert set(part_windows(24, 8)) <= set(level)
     assert list(used_windows(24, (8, 8))) == list(level)
     assert list(part_windows(24, 24)) == list(range(24))
-    # the evaluation caches 12 (aisfx) and 24 (MSD) windows; the bot's 8 are rows of both
-    rows_of_12, rows_of_24 = cached_rows(24, 12, 8), cached_rows(24, 24, 8)
-    assert list(level[rows_of_12]) == list(part_windows(24, 8)) == list(rows_of_24)
-    assert list(cached_rows(5, 24, 8)) == list(cached_rows(5, 12, 8)) == [0, 1, 2, 3, 4]
-
-
-def test_cut_windows_pads_past_the_end_with_zeros() -> None:
-    audio = np.ones(plan_windows(4 * RATE, RATE).span, np.float32)
-    plan = plan_windows(audio.shape[0], RATE)
-    windows = cut_windows(audio, plan, np.array([0]))
-    assert windows.shape == (1, plan.length)
-    assert windows[0, : audio.shape[0]].all() and not windows[0, audio.shape[0] :].any()
+    assert list(part_windows(5, 8)) == [0, 1, 2, 3, 4]
 
 
 # --- the windows are the whole decode's -------------------------------------------------------
@@ -152,7 +156,7 @@ class Reader(WindowedModel):
     embedding_dim = 1
 
     def used_windows(self, count: int) -> npt.NDArray[np.intp]:
-        return used_windows(count, (12, WINDOW_LEVEL_COUNT))
+        return used_windows(count, (WINDOW_LEVEL_COUNT,))
 
     def window_inputs(self, windows: Windows) -> list[npt.NDArray[np.float32]]:
         return [windows.audio]
@@ -182,21 +186,22 @@ def test_a_long_track_decodes_only_its_windows_and_equals_the_cut_ones(
     path = encode(music, tmp_path / "long.flac")
     whole_decodes = count_calls(monkeypatch, "decode")
     windows = load_windows(path, Reader())
-    assert not whole_decodes
+    assert not whole_decodes and windows is not None
     assert windows.duration == pytest.approx(100.0)
-    assert windows.indices.shape[0] == 12 and windows.plan.count == WINDOW_SLOTS
+    assert windows.indices.shape[0] == WINDOW_LEVEL_COUNT and windows.plan.count == WINDOW_SLOTS
     cut = cut_windows(decode(path, RATE), windows.plan, windows.indices)
     np.testing.assert_allclose(windows.audio, cut, atol=1e-6)
 
 
-def test_a_short_track_is_decoded_whole_and_cut(
+def test_a_short_track_is_not_read_by_windows(
     tmp_path: Path, music: npt.NDArray[np.float32], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Its windows would be more than half of it: it is decoded whole (core.embedding.embed_file),
+    as a catalog track is."""
     path = encode(music[: 30 * RATE], tmp_path / "short.mp3")
     windowed = count_calls(monkeypatch, "decode_windows")
-    windows = load_windows(path, Reader())
+    assert load_windows(path, Reader()) is None
     assert not windowed
-    assert windows.plan == plan_windows(30 * RATE, RATE)
 
 
 def test_an_mp3_without_a_xing_header_is_decoded_whole(
@@ -207,7 +212,7 @@ def test_an_mp3_without_a_xing_header_is_decoded_whole(
     assert check_header(path) is None
     assert check_header(encode(music, tmp_path / "xing.mp3")) == pytest.approx(100.0, abs=0.1)
     windowed = count_calls(monkeypatch, "decode_windows")
-    load_windows(path, Reader())
+    assert load_windows(path, Reader()) is None
     assert not windowed
 
 
@@ -216,14 +221,19 @@ def test_phase_inverted_stereo_windows_use_the_channels_difference(
 ) -> None:
     path = encode_stereo(music, -music, tmp_path / "inverted.flac")
     windows = load_windows(path, Reader())
-    assert np.sqrt(np.mean(np.square(windows.audio))) > 0.01
+    assert windows is not None and np.sqrt(np.mean(np.square(windows.audio))) > 0.01
 
 
-def test_silent_and_too_short_tracks_are_refused(tmp_path: Path) -> None:
+def test_silent_tracks_are_refused_and_too_short_ones_left_to_the_whole_decode(
+    tmp_path: Path,
+) -> None:
     with pytest.raises(SilentError):
         load_windows(encode(np.zeros(100 * RATE, np.float32), tmp_path / "s.flac"), Reader())
+    one_second = encode(np.full(RATE, 0.1, np.float32), tmp_path / "one.flac")
+    assert load_windows(one_second, Reader()) is None
     with pytest.raises(TooShortError):
-        load_windows(encode(np.full(RATE, 0.1, np.float32), tmp_path / "one.flac"), Reader())
+        decode_checked = decode(one_second, RATE)
+        embedding_module.check_analysable(decode_checked, RATE)
 
 
 # --- the guard rails --------------------------------------------------------------------------
