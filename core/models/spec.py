@@ -35,7 +35,7 @@ from core.errors import ModelFileError
 if TYPE_CHECKING:
     from core.models.base import AudioModel
 
-DEFAULT_MODEL: Final = "msd-vgg/pool5"
+DEFAULT_MODEL: Final = "fusion:aisfx+msd-vgg/pool5"
 
 # The embedding layers of the two MSD checkpoints and their widths; the first is the default.
 # "mean_max_pool" is mean_pool followed by max_pool.

@@ -56,7 +56,7 @@ def test_python_m_bot_runs_until_sigterm_and_cleans_up(tmp_path: Path) -> None:
             _, stderr = process.communicate(timeout=60)
         assert process.returncode == 0, stderr
         assert server.token not in stderr
-        assert "started model=msd-vgg/pool5@fe1" in stderr and "stopped" in stderr
+        assert "started model=fusion:aisfx+msd-vgg/pool5@fe3" in stderr and "stopped" in stderr
         assert not downloads.exists() and not list(scratch.iterdir())  # temp files removed
 
 

@@ -168,6 +168,6 @@ def test_recommend_reads_a_read_only_mount(tmp_path: Path, music_file: Path) -> 
     before = snapshot(folder)
     result = cli(path, "recommend", str(music_file), read_only_folder=folder)
     assert result.returncode == 1, result.stderr
-    assert "the catalog has no tracks indexed with msd-vgg/pool5@" in result.stderr
+    assert "the catalog has no tracks indexed with fusion:aisfx+msd-vgg/pool5@" in result.stderr
     assert "Traceback" not in result.stderr
     assert snapshot(folder) == before

@@ -21,7 +21,7 @@ def test_embed_prints_a_line_per_file_and_fails_for_bad_ones(tmp_path: Path) -> 
     )
     assert result.returncode == 1, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0].startswith("model msd-vgg/pool5@fe1 loaded")
+    assert lines[0].startswith("model fusion:aisfx+msd-vgg/pool5@fe3 loaded")
     assert len(lines) == 4
     good_line, bad_line, other_line = lines[1:]
     assert good_line.startswith(str(good)) and " · " in good_line and good_line.endswith(" s")

@@ -145,7 +145,7 @@ def test_recommend_finds_the_track_an_excerpt_comes_from(tmp_path: Path) -> None
     best = answer["in_catalog"] or answer["results"][0]
     assert best["title"] == "Song 2" and best["artist"] == "Artist 2"
     assert best["url"] == "https://music.yandex.ru/search?text=Artist+2+Song+2"
-    assert answer["model"] == "msd-vgg/pool5@fe1"
+    assert answer["model"] == "fusion:aisfx+msd-vgg/pool5@fe3"
 
     text = run_bot("recommend", str(excerpt), database=database)
     assert "Artist 2 — Song 2" in text.stdout.splitlines()[1]
@@ -155,18 +155,20 @@ def test_recommend_finds_the_track_an_excerpt_comes_from(tmp_path: Path) -> None
         "recommend", str(excerpt), "--json", database=database, env={"MODEL": "mfcc"}
     )
     assert switched.returncode == 0, switched.stderr
-    assert json.loads(switched.stdout)["model"] == "msd-vgg/pool5@fe1"
-    assert "serving with msd-vgg/pool5@fe1 (mfcc-stats@fe1 covers 0 of 4 tracks" in switched.stderr
+    assert json.loads(switched.stdout)["model"] == "fusion:aisfx+msd-vgg/pool5@fe3"
+    serving = "serving with fusion:aisfx+msd-vgg/pool5@fe3 (mfcc-stats@fe1 covers 0 of 4 tracks"
+    assert serving in switched.stderr
 
 
 def test_a_catalog_from_before_versioned_ids_is_adopted_not_reembedded(tmp_path: Path) -> None:
     music = tmp_path / "music"
     make_library(music, 2)
     database = tmp_path / "catalog.sqlite3"
-    assert run_bot("import", str(music), database=database).returncode == 0
+    vgg = {"MODEL": "msd-vgg/pool5", "WORKERS": "2"}  # the model ids had no version before
+    assert run_cli("import", str(music), database=database, env=vgg).returncode == 0
     with sqlite3.connect(database) as connection:  # as an earlier version stored them
         connection.execute("UPDATE embeddings SET model_id = 'msd-vgg/pool5'")
-    rerun = run_bot("import", str(music), database=database)
+    rerun = run_cli("import", str(music), database=database, env=vgg)
     assert rerun.returncode == 0 and "added 0 · already present 2" in rerun.stdout, rerun.stdout
     stats = run_bot("catalog", "stats", database=database).stdout
     assert "vectors of msd-vgg/pool5@fe1: 2" in stats and "msd-vgg/pool5:" not in stats
@@ -185,7 +187,7 @@ def test_catalog_stats_and_remove(tmp_path: Path) -> None:
     database = tmp_path / "catalog.sqlite3"
     run_bot("import", str(music), database=database)
     stats = run_bot("catalog", "stats", database=database).stdout
-    assert "tracks: 2" in stats and "vectors of msd-vgg/pool5@fe1: 2" in stats
+    assert "tracks: 2" in stats and "vectors of fusion:aisfx+msd-vgg/pool5@fe3: 2" in stats
     assert run_bot("catalog", "remove", "1", database=database).stdout.startswith("removed 1: ")
     missing = run_bot("catalog", "remove", "1", database=database)
     assert missing.returncode == 1 and "no track with id 1" in missing.stderr

@@ -100,7 +100,7 @@ def test_file_names() -> None:
 def test_settings_from_environment_values() -> None:
     settings = load_settings({"DATABASE_PATH": "/tmp/x.sqlite3", "WORKERS": "3"})
     assert settings.database_path == Path("/tmp/x.sqlite3") and settings.workers == 3
-    assert settings.model.model_id == "msd-vgg/pool5@fe1"
+    assert settings.model.model_id == "fusion:aisfx+msd-vgg/pool5@fe3"
     assert load_settings({}).database_path == Path("data/soundalike.sqlite3")
     with pytest.raises(ConfigError, match="WORKERS"):
         load_settings({"WORKERS": "two"})

@@ -3,12 +3,12 @@ files: a catalog track is decoded whole and read at each part's own budget, a us
 only by its windows, and both land near each other in the same space."""
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import pytest
 from audio_factory import encode, style_for, synth_music
+from spies import count_calls
 
 from core import embedding as embedding_module
 from core.constants import (
@@ -42,18 +42,6 @@ def tracks(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     ]
 
 
-def calls_of(monkeypatch: pytest.MonkeyPatch, name: str) -> list[int]:
-    calls: list[int] = []
-    original = getattr(embedding_module, name)
-
-    def counted(*args: Any, **kwargs: Any) -> Any:
-        calls.append(1)
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(embedding_module, name, counted)
-    return calls
-
-
 def cosine(a: npt.NDArray[np.float32], b: npt.NDArray[np.float32]) -> float:
     return float(a @ b / np.linalg.norm(a) / np.linalg.norm(b))
 
@@ -61,7 +49,10 @@ def cosine(a: npt.NDArray[np.float32], b: npt.NDArray[np.float32]) -> float:
 def test_a_catalog_track_is_decoded_whole_at_each_parts_own_budget(
     fusion: FusionModel, tracks: list[Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    whole, windowed = calls_of(monkeypatch, "decode"), calls_of(monkeypatch, "decode_windows")
+    whole, windowed = (
+        count_calls(monkeypatch, embedding_module, "decode"),
+        count_calls(monkeypatch, embedding_module, "decode_windows"),
+    )
     stored = embed_file(tracks[0], fusion)
     assert (len(whole), len(windowed)) == (1, 0)
     assert stored.model_id == SPEC.model_id and stored.model_id.endswith("@fe3")
@@ -76,7 +67,10 @@ def test_a_users_long_track_is_read_by_its_windows_only_and_lands_by_its_catalog
     fusion: FusionModel, tracks: list[Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     catalog = [embed_file(track, fusion) for track in tracks]
-    whole, windowed = calls_of(monkeypatch, "decode"), calls_of(monkeypatch, "decode_windows")
+    whole, windowed = (
+        count_calls(monkeypatch, embedding_module, "decode"),
+        count_calls(monkeypatch, embedding_module, "decode_windows"),
+    )
     asked = embed_file(tracks[0], fusion, query=True)
     assert (len(whole), len(windowed)) == (0, 1)
     assert asked.model_id == catalog[0].model_id

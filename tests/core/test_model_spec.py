@@ -25,7 +25,8 @@ def test_specs_have_one_spelling(text: str, name: str, size: int, rate: int) -> 
 
 
 def test_the_model_id_carries_the_front_end_version() -> None:
-    spec = parse_model_spec(DEFAULT_MODEL)
+    assert parse_model_spec(DEFAULT_MODEL).model_id == "fusion:aisfx+msd-vgg/pool5@fe3"
+    spec = parse_model_spec("msd-vgg/pool5")
     assert spec.model_id == "msd-vgg/pool5@fe1"
     # vectors stored before ids carried the version are the same vectors: adopted, not redone
     assert spec.previous_ids == ("msd-vgg/pool5",)
@@ -55,7 +56,7 @@ def test_unknown_specs_are_refused_with_the_known_ones(text: str, message: str) 
 
 
 def test_the_spec_describes_the_model_it_loads(vgg_model: AudioModel) -> None:
-    spec = parse_model_spec(DEFAULT_MODEL)
+    spec = parse_model_spec("msd-vgg/pool5")
     assert vgg_model.model_id == spec.model_id
     assert (vgg_model.embedding_dim, vgg_model.sample_rate) == (spec.vector_size, spec.sample_rate)
     mfcc = parse_model_spec("mfcc").load()

@@ -67,7 +67,7 @@ async def test_default_model_gives_the_local_pools_vectors(
     async with EmbeddingService(spec, workers=1) as local:
         on_pool = [await local.embed(f) for f in files]
     for ray_one, pool_one in zip(on_ray, on_pool, strict=True):
-        assert ray_one.model_id == pool_one.model_id == "msd-vgg/pool5@fe1"
+        assert ray_one.model_id == pool_one.model_id == spec.model_id
         # not bit-identical: Ray runs actors with OMP_NUM_THREADS=1 (another summation order)
         np.testing.assert_allclose(ray_one.vector, pool_one.vector, atol=1e-5)
         np.testing.assert_allclose(ray_one.tag_probabilities, pool_one.tag_probabilities, atol=1e-5)

@@ -10,6 +10,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 from audio_factory import encode, encode_stereo, synth_music
+from spies import count_calls
 
 from core import audio as audio_module
 from core import embedding as embedding_module
@@ -168,23 +169,11 @@ class Reader(WindowedModel):
         raise NotImplementedError
 
 
-def count_calls(monkeypatch: pytest.MonkeyPatch, name: str) -> list[int]:
-    calls: list[int] = []
-    original = getattr(embedding_module, name)
-
-    def counted(*args: Any, **kwargs: Any) -> Any:
-        calls.append(1)
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(embedding_module, name, counted)
-    return calls
-
-
 def test_a_long_track_decodes_only_its_windows_and_equals_the_cut_ones(
     tmp_path: Path, music: npt.NDArray[np.float32], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = encode(music, tmp_path / "long.flac")
-    whole_decodes = count_calls(monkeypatch, "decode")
+    whole_decodes = count_calls(monkeypatch, embedding_module, "decode")
     windows = load_windows(path, Reader())
     assert not whole_decodes and windows is not None
     assert windows.duration == pytest.approx(100.0)
@@ -199,7 +188,7 @@ def test_a_short_track_is_not_read_by_windows(
     """Its windows would be more than half of it: it is decoded whole (core.embedding.embed_file),
     as a catalog track is."""
     path = encode(music[: 30 * RATE], tmp_path / "short.mp3")
-    windowed = count_calls(monkeypatch, "decode_windows")
+    windowed = count_calls(monkeypatch, embedding_module, "decode_windows")
     assert load_windows(path, Reader()) is None
     assert not windowed
 
@@ -211,7 +200,7 @@ def test_an_mp3_without_a_xing_header_is_decoded_whole(
     path = encode(music, tmp_path / "bare.mp3", extra=["-q:a", "4", "-write_xing", "0"])
     assert check_header(path) is None
     assert check_header(encode(music, tmp_path / "xing.mp3")) == pytest.approx(100.0, abs=0.1)
-    windowed = count_calls(monkeypatch, "decode_windows")
+    windowed = count_calls(monkeypatch, embedding_module, "decode_windows")
     assert load_windows(path, Reader()) is None
     assert not windowed
 
