@@ -27,6 +27,7 @@ import socket
 import ssl
 import sys
 import tempfile
+import time
 import urllib.error
 import urllib.request
 import uuid
@@ -46,6 +47,10 @@ IN_FLIGHT_PER_ACTOR = 2  # each actor has its next track in the object store whe
 START_TIMEOUT_SECONDS = 300.0  # every actor has its model loaded (TensorFlow starts in each)
 REPLACEMENT_WAIT_SECONDS = 30.0  # how long a track waits for an actor when none is alive
 CONNECT_CHECK_SECONDS = 5.0
+# Ray Client (ray://): the head starts a server process for each client, and that start can fail
+# by chance (seen in CI: gRPC's fork check killed the new process); a new attempt gets a new one
+CLIENT_INIT_ATTEMPTS = 3
+CLIENT_INIT_PAUSE_SECONDS = 1.0
 FETCH_CHUNK = 1 << 20
 # models that never import TensorFlow: their actors skip its start-up (and its thread setting)
 _WITHOUT_TENSORFLOW = frozenset({"mfcc"})
@@ -215,26 +220,35 @@ def _connect(address: str) -> bool:
         _check_reachable(address)
     from ray.exceptions import AuthenticationError
 
-    try:
-        with _native_stderr_muted():  # Ray's C++ core logs each retry; our one line says why
-            ray.init(
-                address=address,
-                namespace="soundalike",
-                logging_level=logging.WARNING,
-                log_to_driver=False,
-                configure_logging=False,
+    attempts = CLIENT_INIT_ATTEMPTS if address.startswith("ray://") else 1
+    for attempt in range(1, attempts + 1):
+        try:
+            with _native_stderr_muted():  # Ray's C++ core logs each retry; our one line says why
+                ray.init(
+                    address=address,
+                    namespace="soundalike",
+                    logging_level=logging.WARNING,
+                    log_to_driver=False,
+                    configure_logging=False,
+                )
+            break
+        except AuthenticationError as error:  # token mode without a token: before any connection
+            raise RayUnavailableError(
+                f"cannot connect to the Ray cluster at RAY_ADDRESS={address}: {error}; set "
+                "RAY_AUTH_TOKEN to the cluster's token (or RAY_AUTH_MODE=disabled for a cluster "
+                "without authentication)"
+            ) from None
+        except (ConnectionError, RuntimeError, ValueError) as error:
+            server_failed = isinstance(error, ConnectionAbortedError) and str(error).startswith(
+                "Initialization failure from server"
             )
-    except AuthenticationError as error:  # token mode without a token: before any connection
-        raise RayUnavailableError(
-            f"cannot connect to the Ray cluster at RAY_ADDRESS={address}: {error}; set "
-            "RAY_AUTH_TOKEN to the cluster's token (or RAY_AUTH_MODE=disabled for a cluster "
-            "without authentication)"
-        ) from None
-    except (ConnectionError, RuntimeError, ValueError) as error:
-        raise RayUnavailableError(
-            f"cannot connect to the Ray cluster at RAY_ADDRESS={address}: {error} (a wrong "
-            "RAY_AUTH_TOKEN, or RAY_AUTH_MODE=token missing, looks like this too)"
-        ) from None
+            if server_failed and attempt < attempts:
+                time.sleep(CLIENT_INIT_PAUSE_SECONDS)
+                continue
+            raise RayUnavailableError(
+                f"cannot connect to the Ray cluster at RAY_ADDRESS={address}: {error} (a wrong "
+                "RAY_AUTH_TOKEN, or RAY_AUTH_MODE=token missing, looks like this too)"
+            ) from None
     return True
 
 
