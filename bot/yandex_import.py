@@ -138,11 +138,8 @@ class YandexImport:
                 if self.keep and kept.is_file()
                 else await self.music.download(track, self.folder)
             )
-        except UnavailableError as error:
-            self.summary.unavailable.append((track.label, error.reason))
-            return
-        except YandexCallError as error:
-            self.summary.failures.append((track.label, error.reason))
+        except (UnavailableError, YandexCallError) as error:
+            self._count_refused(track, error)
             return
         try:
             await self.importer.import_file(
@@ -152,6 +149,14 @@ class YandexImport:
             if not self.keep:
                 path.unlink(missing_ok=True)
 
+    def _count_refused(self, track: YandexTrack, error: UnavailableError | YandexCallError) -> None:
+        """A track the service would not give: unavailable (rights, removed, preview only) is
+        reported apart from a failed call."""
+        unavailable = isinstance(error, UnavailableError)
+        (self.summary.unavailable if unavailable else self.summary.failures).append(
+            (track.label, error.reason)
+        )
+
     async def _import_on_ray(self, service: RayEmbeddingService, track: YandexTrack) -> None:
         """An actor downloads and embeds the track from a fresh link; this process commits it.
         A failed fetch worth retrying (timeouts, 410 expired link, 429, 5xx) gets a new link,
@@ -160,11 +165,8 @@ class YandexImport:
         for attempt in range(1, self.music.attempts + 1):
             try:
                 link = await self.music.direct_link(track)
-            except UnavailableError as error:
-                self.summary.unavailable.append((track.label, error.reason))
-                return
-            except YandexCallError as error:
-                self.summary.failures.append((track.label, error.reason))
+            except (UnavailableError, YandexCallError) as error:
+                self._count_refused(track, error)
                 return
             try:
                 fetched = await service.embed_url(

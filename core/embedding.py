@@ -32,7 +32,7 @@ from core.constants import (
     WINDOWED_DECODE_MAX_SHARE,
 )
 from core.errors import NotAudioError, SilentError, TooShortError
-from core.models.base import AudioModel, TrackModel, WindowedModel
+from core.models.base import AudioModel, TrackModel, TrackOutputs, WindowedModel
 from core.patching import evenly_spaced
 from core.windows import Windows, plan_windows
 
@@ -119,16 +119,7 @@ def embed_audio(
     """
     seconds = audio.shape[0] / model.sample_rate
     if isinstance(model, TrackModel):
-        track = model.embed_track(audio)
-        return TrackEmbedding(
-            model_id=model.model_id,
-            vector=track.vector,
-            tag_names=model.tag_names,
-            tag_probabilities=track.tags,
-            seconds_analysed=seconds,
-            patch_count=track.patch_count,
-            sections=track.sections,
-        )
+        return _track_embedding(model, model.embed_track(audio), seconds)
     chosen = model.chosen_patches(audio, model.max_patches if max_patches is None else max_patches)
     if chosen.shape[0] == 0:
         raise TooShortError("the track is too short for one analysis window")
@@ -182,13 +173,17 @@ def embed_window_inputs(
 ) -> TrackEmbedding:
     """A windowed model's embedding from its `window_inputs` (what `embed_file` does after
     decoding; the evaluation calls it too)."""
-    track = model.embed_inputs(inputs)
+    return _track_embedding(model, model.embed_inputs(inputs), windows.duration)
+
+
+def _track_embedding(model: TrackModel, track: TrackOutputs, seconds: float) -> TrackEmbedding:
+    """What a model that pools by itself made of a track, `seconds` of it analysed."""
     return TrackEmbedding(
         model_id=model.model_id,
         vector=track.vector,
         tag_names=model.tag_names,
         tag_probabilities=track.tags,
-        seconds_analysed=windows.duration,
+        seconds_analysed=seconds,
         patch_count=track.patch_count,
         sections=track.sections,
     )
