@@ -196,7 +196,7 @@ def load_windows(path: Path, model: WindowedModel) -> Windows | None:
     run fails (the whole decode then decides, with its own error).
 
     A silent sum of the channels is retried as their difference, as `decode` does. Raises
-    NotAudioError, TooShortError, SilentError.
+    NotAudioError, DecodeTimeoutError, TooShortError, SilentError.
     """
     if not path.is_file():
         raise NotAudioError(f"{path.name}: no such file")
