@@ -15,12 +15,15 @@ MAX_NAME_CHARS = 200  # longer titles exist, but nobody reads past this in a cha
 # Bidi embeddings, overrides and isolates (U+202A-202E, U+2066-2069) and the Arabic letter mark;
 # LRM/RLM (U+200E/F) are kept: they are ordinary in right-to-left titles and change no order.
 _BIDI_CONTROLS = frozenset("\u061c\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+_CONTROL_CATEGORIES = frozenset(("Cc", "Cs", "Zl", "Zp"))
 _SPACES = re.compile(r"\s+")
 
 
 def _is_control(char: str) -> bool:
-    """C0 and C1 controls, DEL, and the bidi controls above."""
-    return unicodedata.category(char) == "Cc" or char in _BIDI_CONTROLS
+    """C0 and C1 controls, DEL, the bidi controls above, the line and paragraph separators,
+    and lone surrogates (a tag decoded with `surrogateescape`: neither SQLite nor a UTF-8
+    terminal takes them)."""
+    return unicodedata.category(char) in _CONTROL_CATEGORIES or char in _BIDI_CONTROLS
 
 
 def clean_name(value: object, limit: int = MAX_NAME_CHARS) -> str | None:
@@ -39,10 +42,12 @@ def clean_name(value: object, limit: int = MAX_NAME_CHARS) -> str | None:
 
 
 def printable(text: str) -> str:
-    """`text` for a terminal: controls and bidi controls shown as escapes (`\\x1b`, `\\u202e`)."""
+    """`text` for a terminal: controls and bidi controls shown as `\\u001b`, `\\u202e`.
+
+    The same escapes as JSON's, so a line of json.dumps(..., ensure_ascii=False) made
+    printable is still JSON and reads back as the same names (json.dumps escapes C0 itself,
+    but not DEL, C1 or bidi). Line breaks are escaped too: print a text of lines line by line.
+    """
     if not any(_is_control(char) for char in text):
         return text
-    return "".join(
-        (char.encode("unicode_escape").decode("ascii") if _is_control(char) else char)
-        for char in text
-    )
+    return "".join(f"\\u{ord(char):04x}" if _is_control(char) else char for char in text)
