@@ -28,6 +28,7 @@ from bot.config import (
 from bot.eval_command import add_eval_parser
 from bot.links import display_name, track_url
 from bot.metadata import MetadataFileError, read_metadata_csv
+from bot.names import printable
 from bot.numbers import SQLITE_INT_MAX, TELEGRAM_ID_MAX, number_argument
 from bot.yandex_commands import add_yandex_parsers
 from core.errors import AudioError, ModelFileError, NoWorkersError, RayUnavailableError
@@ -54,6 +55,12 @@ def open_database(settings: Settings, *, writes: bool) -> Database:
     """
     path = settings.database_path
     return Database(path, read_only=not writes and not writable(path))
+
+
+def shown(track: Track) -> str:
+    """`Artist — Title` for the terminal: a catalog may hold names from before they were
+    cleaned on the way in, and ESC or U+202E must not reach the terminal as they are."""
+    return printable(display_name(track))
 
 
 def format_tags(tags: Sequence[tuple[str, float]]) -> str:
@@ -150,11 +157,11 @@ async def reindex_command(arguments: argparse.Namespace, settings: Settings) -> 
                     try:
                         await reindexer.run(tracks, s)
                     except asyncio.CancelledError:
-                        print("\n".join(reindexer.summary.lines()))
+                        print(printable("\n".join(reindexer.summary.lines())))
                         print("interrupted: the tracks counted above are saved; rerun to continue")
                         raise
     summary = reindexer.summary
-    print("\n".join(summary.lines()))
+    print(printable("\n".join(summary.lines())))
     return EXIT_FAILURES if summary.failures else 0
 
 
@@ -211,33 +218,30 @@ def _print_recommendations(
     tags = answer.embedding.top_tags(3)
     own = answer.in_catalog
     if arguments.json:
-        print(
-            json.dumps(
+        document = {
+            "file": str(arguments.file),
+            "model": answer.embedding.model_id,
+            "seconds": round(answer.seconds, 3),
+            "tags": dict(tags),
+            "in_catalog": track_json(own) if own else None,
+            "results": [
                 {
-                    "file": str(arguments.file),
-                    "model": answer.embedding.model_id,
-                    "seconds": round(answer.seconds, 3),
-                    "tags": dict(tags),
-                    "in_catalog": track_json(own) if own else None,
-                    "results": [
-                        {
-                            "rank": item.position,
-                            **track_json(item.track),
-                            "similarity": round(item.similarity, 4),
-                        }
-                        for item in items
-                    ],
-                },
-                ensure_ascii=False,
-                indent=2,
-            )
-        )
+                    "rank": item.position,
+                    **track_json(item.track),
+                    "similarity": round(item.similarity, 4),
+                }
+                for item in items
+            ],
+        }
+        # still JSON, and the same names once parsed: printable escapes as JSON does
+        for line in json.dumps(document, ensure_ascii=False, indent=2).split("\n"):
+            print(printable(line))
         return 0
     print(f"{arguments.file}: {format_tags(tags)} ({answer.seconds:.2f} s)")
     if own:
-        print(f"already in the catalog: {display_name(own)} (#{own.id})  {track_url(own)}")
+        print(f"already in the catalog: {shown(own)} (#{own.id})  {track_url(own)}")
     for item in items:
-        print(f"{item.position:3d}. {display_name(item.track)}  {item.percent}%  {item.url}")
+        print(f"{item.position:3d}. {shown(item.track)}  {item.percent}%  {item.url}")
     return 0
 
 
@@ -247,10 +251,7 @@ async def catalog_command(arguments: argparse.Namespace, settings: Settings) -> 
         if arguments.action == "list":
             for track in await database.tracks.list(arguments.limit, arguments.offset):
                 minutes, seconds = divmod(round(track.duration or 0), 60)
-                print(
-                    f"{track.id:6d}  {display_name(track)}  {minutes}:{seconds:02d}  "
-                    f"{track_url(track)}"
-                )
+                print(f"{track.id:6d}  {shown(track)}  {minutes}:{seconds:02d}  {track_url(track)}")
             return 0
         if arguments.action == "stats":
             stats = await database.tracks.stats()
@@ -269,7 +270,7 @@ async def catalog_command(arguments: argparse.Namespace, settings: Settings) -> 
         if removed is None or not await database.tracks.remove(arguments.id):
             print(f"no track with id {arguments.id}", file=sys.stderr)
             return EXIT_FAILURES
-        print(f"removed {removed.id}: {display_name(removed)}")
+        print(f"removed {removed.id}: {shown(removed)}")
         return 0
 
 

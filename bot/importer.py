@@ -14,6 +14,7 @@ from typing import Any
 from tqdm import tqdm
 
 from bot.metadata import MetadataTable, TrackMetadata, metadata_for
+from bot.names import clean_name, printable
 from core.audio import looks_like_audio
 from core.embedding import TrackEmbedding
 from core.embedding_service import Embedder, WorkerCrashedError
@@ -33,7 +34,8 @@ class ImportSummary:
     unavailable: list[tuple[str, str]] = field(default_factory=list)
 
     def lines(self) -> list[str]:
-        """The summary as printed at the end of an import."""
+        """The summary as printed at the end of an import; names and paths come from outside
+        (a Yandex answer, a file name), so they are escaped for the terminal."""
         head = (
             f"added {self.added} · already present {self.present} · "
             f"metadata updated {self.updated} · failed {len(self.failures)}"
@@ -44,8 +46,8 @@ class ImportSummary:
             head += f" · skipped {self.skipped} non-audio file(s)"
         return (
             [head]
-            + [f"  unavailable: {name}: {reason}" for name, reason in self.unavailable]
-            + [f"  failed: {path}: {reason}" for path, reason in self.failures]
+            + [printable(f"  unavailable: {name}: {reason}") for name, reason in self.unavailable]
+            + [printable(f"  failed: {path}: {reason}") for path, reason in self.failures]
         )
 
 
@@ -210,10 +212,11 @@ class Importer:
         else:
             assert path is not None, "a track without a file comes with its metadata"
             metadata = await asyncio.to_thread(metadata_for, path, self.table)
+        stem = clean_name(path.stem) if path is not None else None
         try:
             track_id = await self.database.tracks.add(
                 digest,
-                metadata.title or (path.stem if path is not None else digest[:12]),
+                metadata.title or stem or digest[:12],
                 artist=metadata.artist,
                 album=metadata.album,
                 duration=metadata.duration or seconds,

@@ -2,7 +2,8 @@
 
 The CSV (UTF-8, header `file,title,artist,album,yandex_track_id,yandex_album_id`, `file`
 relative to the CSV's folder or absolute) wins field by field; tags fill what it leaves empty;
-"Artist - Title" in the file name fills the rest.
+"Artist - Title" in the file name fills the rest. Every name, whichever of these (or a
+streaming service) it comes from, is kept through `bot.names.clean_name`.
 """
 
 import csv
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import mutagen
 
+from bot.names import clean_name
 from bot.numbers import is_ascii_number
 
 CSV_COLUMNS = ("file", "title", "artist", "album", "yandex_track_id", "yandex_album_id")
@@ -28,6 +30,12 @@ class TrackMetadata:
     yandex_track_id: str | None = None
     yandex_album_id: str | None = None
     duration: float | None = None
+
+    def __post_init__(self) -> None:
+        """Names are cleaned on the way in: one rule for the CSV, tags, file names and Yandex
+        Music, so that no source can put terminal escapes or 20 KB titles in the catalog."""
+        for name in ("title", "artist", "album"):
+            object.__setattr__(self, name, clean_name(getattr(self, name)))
 
     def filled_from(self, other: "TrackMetadata") -> "TrackMetadata":
         """These values, with the gaps filled from `other`."""
@@ -83,9 +91,9 @@ def read_metadata_csv(path: Path) -> MetadataTable:
                 if not file_path.is_absolute():
                     file_path = path.parent / file_path
                 rows[file_path.resolve()] = TrackMetadata(
-                    title=_clean(row.get("title")),
-                    artist=_clean(row.get("artist")),
-                    album=_clean(row.get("album")),
+                    title=row.get("title"),
+                    artist=row.get("artist"),
+                    album=row.get("album"),
                     yandex_track_id=_yandex_id(row, "yandex_track_id", line, problems),
                     yandex_album_id=_yandex_id(row, "yandex_album_id", line, problems),
                 )
@@ -105,7 +113,7 @@ def from_tags(path: Path) -> TrackMetadata:
 
     def first(key: str) -> str | None:
         values = (audio.tags or {}).get(key) or []
-        return _clean(str(values[0])) if values else None
+        return str(values[0]) if values else None
 
     length = getattr(audio.info, "length", None)
     return TrackMetadata(
@@ -119,9 +127,10 @@ def from_tags(path: Path) -> TrackMetadata:
 def from_file_name(path: Path) -> TrackMetadata:
     """ "Artist - Title.mp3" → artist and title; any other name → the name as the title."""
     artist, separator, title = path.stem.partition(" - ")
-    if separator and artist.strip() and title.strip():
-        return TrackMetadata(title=title.strip(), artist=artist.strip())
-    return TrackMetadata(title=path.stem.strip() or path.name)
+    named = TrackMetadata(title=title, artist=artist)
+    if separator and named.title and named.artist:
+        return named
+    return TrackMetadata(title=clean_name(path.stem) or path.name)
 
 
 def metadata_for(path: Path, table: MetadataTable | None) -> TrackMetadata:
