@@ -4,12 +4,13 @@
 The index file lives beside the database, `<database file>.index/<model id>-<hash>.faiss`, one
 per model id, so rankings never mix models. `CatalogIndex` keeps it in step with the catalog
 (storage.CatalogCache, which moves with the catalog revision): tracks added since the index's
-revision are added to it; removed or replaced vectors, a file of another model, a corrupt file,
-or more new tracks than the index holds (its quantisers were trained on a much smaller catalog)
-make it rebuild from the catalog. The index ranks from its own half-precision copies of the
-vectors (scores within about 1e-3 of the cosines), so once it is current the catalog's matrix
-is released: above the crossover the bot holds the index (about 0.6 GB per million 256-d
-vectors), not the index and a 1 GB-per-million matrix besides.
+revision are added to it; removed or replaced vectors, a file of another model or of another
+catalog (its track ids or vector fingerprints are not this catalog's, whatever its revision and
+count), a corrupt file, or more new tracks than the index holds (its quantisers were trained on
+a much smaller catalog) make it rebuild from the catalog. The index ranks from its own
+half-precision copies of the vectors (scores within about 1e-3 of the cosines), so once it is
+current the catalog's matrix is released: above the crossover the bot holds the index (about
+0.6 GB per million 256-d vectors), not the index and a 1 GB-per-million matrix besides.
 
 Over a read-only database (`read_only`) nothing is built or written: the saved index is used
 when it is current, and otherwise every query is ranked exactly.
@@ -192,4 +193,18 @@ class CatalogIndex:
 
 
 def _current(index: ann.VectorIndex, catalog: Catalog) -> bool:
-    return index.revision == catalog.revision and len(index) == len(catalog)
+    """Whether `index` holds `catalog`'s vectors as they are now. The revision and the count
+    are not enough: an index copied from another catalog can have the same ones, and would
+    answer with that catalog's ranking. So its ids and the vectors' fingerprints must match
+    too (one matrix-vector product, done only when the revision and the count already do)."""
+    if index.revision != catalog.revision or len(index) != len(catalog):
+        return False
+    order = np.argsort(index.ids, kind="stable")
+    if not np.array_equal(index.ids[order], catalog.track_ids):
+        log.info("index of %s is another catalog's: its tracks differ", index.model_id)
+        return False
+    now = ann.fingerprints(catalog.matrix)
+    if not np.allclose(index.prints[order], now, atol=PRINT_TOLERANCE, rtol=0):
+        log.info("index of %s is another catalog's: its vectors differ", index.model_id)
+        return False
+    return True

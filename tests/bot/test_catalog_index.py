@@ -3,6 +3,7 @@ index above it, kept in step with the catalog, rebuilt when stale, one file per 
 
 import hashlib
 import logging
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -313,3 +314,78 @@ async def test_a_read_only_database_never_builds_nor_writes_an_index(
     assert folder_state(tmp_path) == before  # nothing created beside the database
     if saved != "none":
         assert folder_state(tmp_path / "db.sqlite3.index") == index_before
+
+
+@needs_faiss
+@pytest.mark.parametrize("read_only", [False, True], ids=["writable", "read-only"])
+async def test_an_index_of_another_catalog_with_the_same_counts_is_not_trusted(
+    tmp_path: Path, read_only: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Two catalogs of 120 tracks each, ids 1–120 and the same revision: the index saved beside
+    one, copied beside the other, must not rank the other's queries with the first's vectors."""
+    first, second = tmp_path / "a" / "db.sqlite3", tmp_path / "b" / "db.sqlite3"
+    first.parent.mkdir()
+    second.parent.mkdir()
+    for path, seed in ((first, 21), (second, 22)):
+        database = await filled_database(path, unit_rows(120, seed))
+        try:
+            if path == first:
+                saved = CatalogIndex(index_folder(path), MODEL, crossover=0)
+                await saved.prepare(CatalogCache(database.embeddings, MODEL))
+                assert saved.builds == 1 and saved.path is not None and saved.path.is_file()
+            revision = await database.embeddings.revision()
+        finally:
+            await database.close()
+    folder = index_folder(second)
+    assert folder is not None
+    shutil.copytree(index_folder(first), folder)  # type: ignore[arg-type]
+    first_catalog = await _catalog_of(first)
+
+    database = await Database(second, read_only=read_only).open()
+    try:
+        catalogs = CatalogCache(database.embeddings, MODEL)
+        full = await database.embeddings.load_catalog(MODEL)
+        assert full.revision == revision == first_catalog.revision  # the same counts
+        assert np.array_equal(full.track_ids, first_catalog.track_ids)  # the same ids
+        index = CatalogIndex(folder, MODEL, crossover=0, read_only=read_only)
+        with caplog.at_level(logging.INFO, logger="bot.catalog_index"):
+            for row in (7, 70):
+                query = full.matrix[row]
+                found = await index.rank(query, catalogs, 10)
+                exact = rank(query, full.matrix, full.track_ids, 10)
+                assert found.ids[0] == full.track_ids[row]  # its own vector first
+                assert_as_exact(found.ids, found.scores, exact)  # this catalog's ranking
+        assert "another catalog's: its vectors differ" in caplog.text
+        if read_only:  # nothing built or written: ranked exactly
+            assert index.builds == 0 and index._index is None
+        else:  # rebuilt from this catalog, and saved over the other's
+            assert index.builds == 1
+            saved_now = ann.VectorIndex.load(index_file(folder, MODEL), MODEL, DIM)
+            order = np.argsort(saved_now.ids)
+            assert np.allclose(saved_now.prints[order], ann.fingerprints(full.matrix), atol=1e-6)
+    finally:
+        await database.close()
+
+
+async def _catalog_of(path: Path) -> Catalog:
+    async with Database(path, read_only=True) as database:
+        return await database.embeddings.load_catalog(MODEL)
+
+
+@needs_faiss
+async def test_an_index_of_other_track_ids_with_the_same_counts_is_rebuilt(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The same 300 vectors under ids 1–300 and 2–301, both at revision 1: on a restart, the
+    saved index's ids must not stand in for the catalog's."""
+    vectors = unit_rows(300, 23)
+    await CatalogIndex(tmp_path, MODEL, crossover=0).sync(
+        catalog(np.arange(1, 301, dtype=np.int64), vectors, revision=1)
+    )
+    shifted = catalog(np.arange(2, 302, dtype=np.int64), vectors, revision=1)
+    restarted = CatalogIndex(tmp_path, MODEL, crossover=0)
+    with caplog.at_level(logging.INFO, logger="bot.catalog_index"):
+        found = await restarted.rank(vectors[0], cache(shifted), 1)
+    assert found.ids.tolist() == [2]  # before: 1, a track this catalog does not have
+    assert restarted.builds == 1
+    assert "another catalog's: its tracks differ" in caplog.text
