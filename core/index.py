@@ -29,6 +29,7 @@ them), removed or replaced ones (rebuild), and a file of another model (refused 
 
 import functools
 import json
+import logging
 import os
 import zipfile
 from dataclasses import dataclass
@@ -61,6 +62,20 @@ class IndexMismatchError(VectorIndexError):
 
 class IndexFileError(VectorIndexError):
     """An index file that cannot be read: truncated, corrupt, or of another format."""
+
+
+def _absent_build(record: logging.LogRecord) -> bool:
+    """False for faiss's loader reporting that its AVX512 or AVX2 build is not in the wheel
+    ("Could not load library with AVX2 support due to: ModuleNotFoundError(...)"): it tries
+    each before its generic build, at every start, and the wheel ships only some of them. Its
+    other records, a build present but failing to load among them, pass."""
+    message = record.getMessage()
+    return not (
+        message.startswith("Could not load library with") and "ModuleNotFoundError" in message
+    )
+
+
+logging.getLogger("faiss.loader").addFilter(_absent_build)  # before anything imports faiss
 
 
 @functools.cache
