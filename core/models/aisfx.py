@@ -42,7 +42,7 @@ from core.constants import (
 )
 from core.errors import ModelFileError
 from core.models.base import AudioModel, PatchOutputs
-from core.models.runtime import tensorflow
+from core.models.runtime import tensorflow, traced
 from core.models.weights import verified_package_file
 from core.patching import evenly_spaced, frame_patches
 from core.windows import WindowPlan
@@ -341,9 +341,7 @@ class AisfxModel(AudioModel):
         self.network = build_network()
         load_weights(self.network, embedding_weights(checkpoint_path()))
         signature = [tf.TensorSpec([None, AISFX_BLOCK_FRAMES, AISFX_MEL_BANDS], tf.float32)]
-        self._forward = tf.function(
-            lambda blocks: self.network(blocks, training=False), input_signature=signature
-        )
+        self._forward = traced(lambda blocks: self.network(blocks, training=False), signature)
 
     def patches(self, audio: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
         """Non-overlapping 100-frame blocks of the log mel, shape (n_blocks, 100, 96)."""

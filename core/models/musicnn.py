@@ -29,7 +29,7 @@ from core.constants import (
 )
 from core.errors import ModelFileError
 from core.models.base import AudioModel, PatchOutputs
-from core.models.runtime import tensorflow
+from core.models.runtime import tensorflow, traced
 from core.models.spec import MUSICNN_LAYERS
 from core.models.weights import verified_package_file
 from core.patching import frame_patches
@@ -280,7 +280,7 @@ class MusicnnModel(AudioModel):
         self.network = build()
         load_weights(self.network, read_checkpoint(checkpoint_folder(variant)))
         signature = [tf.TensorSpec([None, MUSICNN_PATCH_FRAMES, MUSICNN_MEL_BANDS], tf.float32)]
-        self._forward = tf.function(self._outputs, input_signature=signature)
+        self._forward = traced(self._outputs, signature)
 
     def _outputs(self, patches: Any) -> tuple[Any, Any]:
         import keras

@@ -4,8 +4,9 @@ import contextlib
 import os
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from types import ModuleType
+from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # no C++ info/warning banners on stderr
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -27,6 +28,17 @@ def tensorflow(threads: int | None = None) -> ModuleType:
         except RuntimeError:
             pass  # TensorFlow already ran an op in this process; keep its settings
     return tf
+
+
+def traced(function: Callable[..., Any], signature: Sequence[Any]) -> Any:
+    """`function` as one TensorFlow graph for inputs of `signature` (tf.TensorSpec), traced once.
+
+    Without AutoGraph: our forward passes have no Python control flow on tensors to convert,
+    and AutoGraph writes each function it converts to TMPDIR as `__autograph_generated_file*.py`,
+    removed only at a clean interpreter exit, so every killed worker left its files behind.
+    """
+    tf = tensorflow()
+    return tf.function(function, input_signature=list(signature), autograph=False)
 
 
 @contextlib.contextmanager

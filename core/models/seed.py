@@ -17,7 +17,7 @@ import librosa
 import numpy as np
 import numpy.typing as npt
 
-from core.models.runtime import tensorflow
+from core.models.runtime import tensorflow, traced
 
 tf = tensorflow()  # first, so that TensorFlow's import banner is held back (keras imports it)
 
@@ -96,9 +96,9 @@ class SeedModel(AudioModel):
         self._network = network
         # A traced graph with a batch-free signature: one trace serves every batch size, and
         # small batches skip the per-call overhead of `Model.predict`.
-        self._forward = tf.function(
+        self._forward = traced(
             lambda x: network(x, training=False),
-            input_signature=[tf.TensorSpec((None, *_INPUT_SHAPE), tf.float32)],
+            [tf.TensorSpec((None, *_INPUT_SHAPE), tf.float32)],
         )
 
     @property

@@ -161,3 +161,24 @@ async def test_a_track_that_crashes_its_worker_again_fails_alone(tmp_path: Path)
         print(f"\none track crashing its worker twice: restarts={service.restarts}")
         assert service.restarts == 2
         assert (await service.embed(path)).patch_count > 0  # the service works on
+
+
+@pytest.mark.parametrize("spec", [DEFAULT_MODEL, "seed-random:3"])
+async def test_workers_leave_nothing_in_tmpdir_even_when_killed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, spec: str
+) -> None:
+    """Every TensorFlow model (aisfx, msd-vgg, seed) embeds a track in a worker, which is then
+    killed, as a kill -9 of the bot kills its workers: TMPDIR is left as it was. AutoGraph used
+    to write `__autograph_generated_file*.py` there, removed only at a clean exit."""
+    folder = tmp_path / "tmp"
+    folder.mkdir()
+    monkeypatch.setenv("TMPDIR", str(folder))  # the spawned workers' temporary folder
+    track = encode(synth_music(12.0), tmp_path / "a.mp3")
+    async with EmbeddingService(parse_model_spec(spec), workers=1) as service:
+        assert (await service.embed(track)).patch_count > 0
+        written = sorted(p.name for p in folder.iterdir())
+        for pid in service.worker_pids():
+            os.kill(pid, signal.SIGKILL)
+        await wait_for(lambda: not any(running(pid) for pid in service.worker_pids()))
+    assert sorted(p.name for p in folder.iterdir()) == []  # nothing left after the kill
+    assert written == []  # nor written while it ran
