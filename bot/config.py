@@ -35,6 +35,9 @@ class Settings:
 
 
 RAY_AUTH_SETTINGS = ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH")
+# Ray's modes (ray._raylet.AuthenticationMode), in any case; Ray reads any other value as
+# `disabled`, silently (ray 2.60: RAY_AUTH_MODE=nonsense gives AuthenticationMode.DISABLED)
+RAY_AUTH_MODES = ("token", "disabled")
 _RAY_ADDRESS = re.compile(r"(ray://)?[A-Za-z0-9.\-]+:\d{1,5}|\[[0-9A-Fa-f:]+\]:\d{1,5}")
 
 
@@ -76,6 +79,15 @@ def _ray_address(values: Mapping[str, str]) -> str | None:
     return raw
 
 
+def _ray_auth(values: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    """The Ray token settings that are set; RAY_AUTH_MODE checked now: Ray itself would read a
+    typo as `disabled` and connect without a token, or fail later with a misleading message."""
+    mode = values.get("RAY_AUTH_MODE")
+    if mode and mode.lower() not in RAY_AUTH_MODES:
+        raise ConfigError(f"RAY_AUTH_MODE must be token or disabled (unset: token), not {mode!r}")
+    return tuple((name, values[name]) for name in RAY_AUTH_SETTINGS if values.get(name))
+
+
 def load_settings(values: Mapping[str, str] | None = None) -> Settings:
     """Settings from `values` (default: the environment and `.env`)."""
     values = environment() if values is None else values
@@ -84,7 +96,7 @@ def load_settings(values: Mapping[str, str] | None = None) -> Settings:
         model=_model(values),
         workers=_positive_int(values, "WORKERS"),
         ray_address=_ray_address(values),
-        ray_auth=tuple((name, values[name]) for name in RAY_AUTH_SETTINGS if values.get(name)),
+        ray_auth=_ray_auth(values),
     )
 
 

@@ -142,3 +142,40 @@ def test_token_authentication_is_on_by_default_on_ray(tmp_path: Path) -> None:
     assert done.stderr.count("\n") == 1, done.stderr
     assert "no authentication token was found" in done.stderr
     assert "set RAY_AUTH_TOKEN" in done.stderr
+
+
+@pytest.mark.parametrize("mode", ["token", "disabled", "TOKEN"])
+def test_ray_auth_modes_that_ray_knows_are_accepted(mode: str) -> None:
+    settings = load_settings({"RAY_ADDRESS": "auto", "RAY_AUTH_MODE": mode})
+    assert dict(settings.ray_auth) == {"RAY_AUTH_MODE": mode}
+
+
+def test_an_unknown_ray_auth_mode_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    """Ray reads RAY_AUTH_MODE=nonsense as `disabled`: the import went on to connect without a
+    token. Now it stops before anything starts or connects, naming the setting."""
+    with socket.socket() as listener:  # something answers at RAY_ADDRESS
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+        env |= {
+            "HOME": str(tmp_path),
+            "RAY_ADDRESS": f"127.0.0.1:{listener.getsockname()[1]}",
+            "RAY_AUTH_MODE": "nonsense",
+            "RAY_AUTH_TOKEN": TOKEN,
+            "MODEL": "mfcc",
+            "DATABASE_PATH": str(tmp_path / "c.sqlite3"),
+        }
+        done = subprocess.run(
+            [sys.executable, "-m", "bot", "import", str(tmp_path)],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr == (
+        "error: RAY_AUTH_MODE must be token or disabled (unset: token), not 'nonsense'\n"
+    )
+    assert done.stdout == "" and not (tmp_path / "c.sqlite3").exists()
