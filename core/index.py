@@ -24,7 +24,8 @@ and nothing in this module imports it before an index is built or loaded.
 An index records the model id and the dimension it was built for, the catalog revision it
 covers, its ids, and a fingerprint of every vector (the vector's dot product with a fixed
 random direction), so whoever keeps it in step with the catalog can tell added tracks (add
-them), removed or replaced ones (rebuild), and a file of another model (refused on load).
+them), removed or replaced ones (rebuild), a file of another catalog with the same revision
+and count (its ids or fingerprints differ: rebuild), and one of another model (refused on load).
 """
 
 import functools
