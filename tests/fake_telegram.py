@@ -15,8 +15,9 @@ HTML that Telegram cannot parse, texts over 4096 characters, editing a message t
 content ("message is not modified"), `editMessageText` dropping an inline keyboard it is not
 given again, callback data over 64 bytes, unknown chats, downloads over the cloud's 20 MB,
 two pollers at once (409 Conflict). Markdown is passed through unchecked (the bot sends HTML).
-`fail_next` injects errors (429, 502 pages) and `delay_next` a slow Telegram: a call applied at
-once but answered late, or a download that stalls midway.
+`fail_next` injects errors (429, a 5xx or a proxy's 502 page, once or more, for any method or
+the file download), `push_updates` a burst of updates in one batch, and `delay_next` a slow
+Telegram: a call applied at once but answered late, or a download that stalls midway.
 """
 
 from __future__ import annotations
@@ -799,6 +800,13 @@ class FakeTelegram:
             self._updates.append(queued)
             self._notify()
             return queued
+
+    def push_updates(self, updates: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """Queue `updates` in one step, so the next getUpdates returns them as one batch: what
+        a bot sees when a user presses a button or sends a command many times within a second
+        (the Application then handles them concurrently)."""
+        with self._cond:
+            return [self.push_update(update) for update in updates]
 
     def add_chat(self, user: FakeUser) -> None:
         """Make the user's private chat known without an update (as if they had /start-ed)."""

@@ -368,3 +368,24 @@ async def test_local_mode_serves_absolute_paths(tmp_path: Path) -> None:
             target = await file.download_to_drive(tmp_path / "big.mp3")
         assert target.read_bytes() == b"x" * 1000
         assert tg.downloads("BIG") == 0  # read from disk, not over HTTP
+
+
+async def test_a_burst_pushed_at_once_is_answered_as_one_batch(tg: FakeTelegram, bot: Bot) -> None:
+    """A user pressing a button 50 times within a second: the bot gets one batch of 50, whether
+    the long poll was already waiting or not (they are queued under one lock)."""
+    tg.add_chat(ANN)
+    menu = await bot.send_message(ANN.id, "Results", reply_markup=KEYBOARD)
+    poll = asyncio.create_task(bot.get_updates(timeout=10))
+    tg.push_updates([tg.callback_query(ANN, menu.message_id, "more:1") for _ in range(50)])
+    updates = await poll
+    assert len(updates) == 50
+    assert len({u.callback_query.id for u in updates if u.callback_query}) == 50
+
+
+async def test_one_5xx_on_a_method_then_it_answers_again(tg: FakeTelegram, bot: Bot) -> None:
+    tg.add_chat(ANN)
+    tg.fail_next("sendMessage", status=503)
+    with pytest.raises(NetworkError, match="Service Unavailable"):
+        await bot.send_message(ANN.id, "🎧 Analysing…")
+    assert (await bot.send_message(ANN.id, "🎧 Analysing…")).text == "🎧 Analysing…"
+    assert [c.status for c in tg.calls("sendMessage")] == [503, 200]
