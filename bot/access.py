@@ -9,6 +9,7 @@ from telegram.ext import ApplicationHandlerStop
 from bot.context import BotContext, sender
 from bot.numbers import parse_user_id
 from bot.texts import texts_for
+from storage.errors import DiskFullError
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +68,12 @@ async def allow(update: Update, context: BotContext) -> None:
     target = await _admin_target(update, context, texts.allow_usage)
     if target is None:
         return
-    await context.resources.database.users.allow(target, user.id)
+    try:
+        await context.resources.database.users.allow(target, user.id)
+    except DiskFullError as error:  # say what failed, not "went wrong while analysing"
+        log.error("allow user=%s by=%s not saved: %s", target, user.id, error)
+        await message.reply_text(texts.disk_full)
+        return
     log.info("allowed user=%s by=%s", target, user.id)
     await message.reply_text(texts.allowed.format(user_id=target))
 
@@ -82,7 +88,12 @@ async def deny(update: Update, context: BotContext) -> None:
     if target in context.resources.settings.admin_ids:
         await message.reply_text(texts.cannot_deny_admin)
         return
-    removed = await context.resources.database.users.deny(target)
+    try:
+        removed = await context.resources.database.users.deny(target)
+    except DiskFullError as error:
+        log.error("deny user=%s by=%s not saved: %s", target, user.id, error)
+        await message.reply_text(texts.disk_full)
+        return
     log.info("denied user=%s by=%s removed=%s", target, user.id, removed)
     reply = texts.denied if removed else texts.not_in_list
     await message.reply_text(reply.format(user_id=target))

@@ -26,6 +26,7 @@ from bot.recommender import EmptyCatalogError
 from bot.rendering import (
     HEADER_NAME_BUDGET,
     header_lines,
+    plain,
     result_keyboard,
     result_lines,
     shorten,
@@ -43,6 +44,7 @@ from core.errors import (
     TooShortError,
 )
 from storage import Query, SentMedia
+from storage.errors import DiskFullError
 
 log = logging.getLogger(__name__)
 
@@ -168,6 +170,9 @@ async def on_track(update: Update, context: BotContext) -> None:
             texts_out, keyboard, shown = await _analyse(
                 context, resources, texts, user.id, attachment
             )
+        except DiskFullError as error:  # the query could not be saved: say so
+            log.error("analysis not saved user=%s: %s", user.id, error)
+            texts_out, keyboard, shown = [texts.disk_full], None, None
         except Exception:  # the status message must not be left saying "Analysing…"
             log.exception("analysis failed user=%s kind=%s", user.id, attachment.kind)
             texts_out, keyboard, shown = [texts.failed], None, None
@@ -305,7 +310,12 @@ async def on_vote(update: Update, context: BotContext) -> None:
     if query is None or query.user_id != user.id:
         await callback.answer(texts.expired_button, show_alert=True)
         return
-    await resources.database.feedback.vote(query.id, user.id, int(vote))
+    try:
+        await resources.database.feedback.vote(query.id, user.id, int(vote))
+    except DiskFullError as error:
+        log.error("vote not saved user=%s query=%s: %s", user.id, query.id, error)
+        await callback.answer(plain(texts.disk_full), show_alert=True)
+        return
     log.info("feedback user=%s query=%s vote=%s", user.id, query.id, vote)
     await callback.answer(texts.thanks_vote)
 
@@ -332,11 +342,23 @@ async def on_error(update: object, context: BotContext) -> None:
     if not isinstance(update, Update) or update.effective_user is None:
         return
     texts = texts_for(update.effective_user.language_code)
+    text = _failure_text(update, context.error, texts)
     if update.callback_query is not None:
         with contextlib.suppress(TelegramError):
-            await update.callback_query.answer(texts.failed)
+            await update.callback_query.answer(plain(text))
     if update.effective_chat is not None:
         try:
-            await context.bot.send_message(update.effective_chat.id, texts.failed)
+            await context.bot.send_message(update.effective_chat.id, text)
         except TelegramError:
             log.warning("could not tell user %s about the error", update.effective_user.id)
+
+
+def _failure_text(update: Update, error: BaseException | None, texts: Texts) -> str:
+    """What failed, as far as the user can act on it: a full disk by name, a track's analysis,
+    or any other command."""
+    if isinstance(error, DiskFullError):
+        return texts.disk_full
+    message = update.effective_message
+    if message is not None and (message.audio or message.voice or message.document):
+        return texts.failed
+    return texts.failed_command

@@ -37,6 +37,11 @@ def visible_length(html: str) -> int:
     return utf16_length(unescape(_TAG.sub("", html)))
 
 
+def plain(html: str) -> str:
+    """What Telegram shows for our HTML, for places that show no markup (a button's toast)."""
+    return unescape(_TAG.sub("", html))
+
+
 def shorten(text: str, budget: int) -> str:
     """`text` cut to at most `budget` UTF-16 units, ending in "…" when cut; never splits a
     surrogate pair (the cut is made on code points)."""

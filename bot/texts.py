@@ -31,6 +31,8 @@ class Texts:
     timeout: str
     empty_catalog: str
     failed: str
+    failed_command: str
+    disk_full: str
     unavailable: str
     send_audio: str
     stranger: str
@@ -83,6 +85,9 @@ ENGLISH = Texts(
     empty_catalog="📭 The catalog is empty, so I have nothing to compare with yet. Ask an admin "
     "to import tracks.",
     failed="😕 Something went wrong while analysing this track. Please try again.",
+    failed_command="😕 Something went wrong. Please try again.",
+    disk_full="💾 Could not save: the server's disk is full. Nothing was changed; please try "
+    "again later (an admin needs to free space).",
     unavailable="🛠 The analysis service is unavailable right now. Please try again later.",
     send_audio="Send me a track (audio, document or voice note) and I will find similar music.",
     stranger="🔒 Sorry, this bot is private. Ask an admin to add you; your Telegram id is "
@@ -135,6 +140,9 @@ RUSSIAN = Texts(
     empty_catalog="📭 Каталог пока пуст, сравнивать не с чем. Попросите администратора "
     "импортировать треки.",
     failed="😕 Что-то пошло не так при анализе трека. Попробуйте ещё раз.",
+    failed_command="😕 Что-то пошло не так. Попробуйте ещё раз.",
+    disk_full="💾 Не удалось сохранить: на сервере закончилось место на диске. Ничего не "
+    "изменилось; попробуйте позже (администратору нужно освободить место).",
     unavailable="🛠 Сервис анализа сейчас недоступен. Попробуйте позже.",
     send_audio="Пришлите трек (аудио, документ или голосовое), и я найду похожую музыку.",
     stranger="🔒 Извините, это закрытый бот. Попросите администратора добавить вас; ваш "

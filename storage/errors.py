@@ -1,5 +1,9 @@
 """Typed storage failures, so callers can tell a bad database from a bad argument."""
 
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 
 class StorageError(Exception):
     """Base class of every error this package raises on purpose."""
@@ -55,3 +59,23 @@ class ReadOnlyDatabaseError(DatabaseFileError):
 
 class SchemaTooOldError(DatabaseFileError):
     """Opened read-only, the file lacks migrations this code needs (and can't apply them)."""
+
+
+class DiskFullError(StorageError):
+    """SQLite could not write: the disk (or the file's size limit) is full (SQLITE_FULL).
+
+    Raised instead of the bare sqlite3.OperationalError so the bot can say what failed
+    ("could not save: the disk is full") instead of a generic apology.
+    """
+
+
+@contextmanager
+def disk_full_as_error(what: str) -> Iterator[None]:
+    """Turn SQLITE_FULL raised inside the block into DiskFullError naming `what` was not
+    saved; every other error passes unchanged."""
+    try:
+        yield
+    except sqlite3.Error as error:
+        if (getattr(error, "sqlite_errorcode", 0) & 0xFF) != sqlite3.SQLITE_FULL:
+            raise
+        raise DiskFullError(f"could not save {what}: the database or disk is full") from error

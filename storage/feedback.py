@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass
 
+from storage.errors import disk_full_as_error
 from storage.session import Connector
 
 
@@ -22,15 +23,17 @@ class FeedbackRepository:
         self._sql = connector
 
     async def vote(self, query_id: int, user_id: int, vote: int) -> None:
-        """Record +1 or -1 for the query; a second vote by the same user replaces the first."""
+        """Record +1 or -1 for the query; a second vote by the same user replaces the first.
+        DiskFullError when the disk is full."""
         if vote not in (1, -1):
             raise ValueError(f"a vote is +1 or -1, got {vote!r}")
-        await self._sql.execute(
-            """INSERT INTO feedback (query_id, user_id, vote) VALUES (?, ?, ?)
-               ON CONFLICT (query_id, user_id)
-               DO UPDATE SET vote = excluded.vote, at = excluded.at""",
-            (query_id, user_id, vote),
-        )
+        with disk_full_as_error("the vote"):
+            await self._sql.execute(
+                """INSERT INTO feedback (query_id, user_id, vote) VALUES (?, ?, ?)
+                   ON CONFLICT (query_id, user_id)
+                   DO UPDATE SET vote = excluded.vote, at = excluded.at""",
+                (query_id, user_id, vote),
+            )
 
     async def tally_by_model(self) -> dict[str, Tally]:
         """Votes per model id over all queries: how each model's rankings are received."""

@@ -8,6 +8,7 @@ import numpy as np
 import numpy.typing as npt
 
 from storage.codecs import decode_ranking, encode_ranking, parse_timestamp
+from storage.errors import disk_full_as_error
 from storage.session import Connector
 
 
@@ -86,23 +87,24 @@ class QueryRepository:
     ) -> int:
         """Store a ranking ((n,) ids best first, (n,) scores; n ≤ 100 by convention); its id."""
         ids_blob, scores_blob = encode_ranking(track_ids, scores)
-        row = await self._sql.fetchone_required(
-            """INSERT INTO queries (user_id, input_kind, input_name, input_size, input_duration,
+        with disk_full_as_error("the query"):
+            row = await self._sql.fetchone_required(
+                """INSERT INTO queries (user_id, input_kind, input_name, input_size, input_duration,
                                      model_id, track_ids, scores, elapsed)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                 RETURNING id""",
-            (
-                user_id,
-                sent.kind,
-                sent.file_name,
-                sent.size_bytes,
-                sent.duration,
-                model_id,
-                ids_blob,
-                scores_blob,
-                elapsed,
-            ),
-        )
+                (
+                    user_id,
+                    sent.kind,
+                    sent.file_name,
+                    sent.size_bytes,
+                    sent.duration,
+                    model_id,
+                    ids_blob,
+                    scores_blob,
+                    elapsed,
+                ),
+            )
         return int(row["id"])
 
     async def get(self, query_id: int) -> Query | None:
@@ -119,9 +121,10 @@ class QueryRepository:
 
     async def set_position(self, query_id: int, position: int) -> int | None:
         """Jump to `position` (clamped to [0, n]); the new position, or None if no such query."""
-        row = await self._sql.fetchone(
-            f"UPDATE queries SET position = {_CLAMPED.format(expr='?')} "
-            "WHERE id = ? RETURNING position",
-            (position, query_id),
-        )
+        with disk_full_as_error("the paging position"):
+            row = await self._sql.fetchone(
+                f"UPDATE queries SET position = {_CLAMPED.format(expr='?')} "
+                "WHERE id = ? RETURNING position",
+                (position, query_id),
+            )
         return int(row["position"]) if row else None

@@ -9,6 +9,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from storage.codecs import parse_timestamp
+from storage.errors import disk_full_as_error
 from storage.session import Connector
 
 
@@ -59,9 +60,11 @@ class UserRepository:
         return bool(row and row["whitelisted"])
 
     async def allow(self, telegram_id: int, by: int | None, *, username: str | None = None) -> User:
-        """Whitelist a user (creating the row); who and when is kept from the first grant."""
-        row = await self._sql.fetchone_required(
-            f"""INSERT INTO users (telegram_id, username, whitelisted, added_by)
+        """Whitelist a user (creating the row); who and when is kept from the first grant.
+        DiskFullError when the disk is full."""
+        with disk_full_as_error(f"user {telegram_id}"):
+            row = await self._sql.fetchone_required(
+                f"""INSERT INTO users (telegram_id, username, whitelisted, added_by)
                 VALUES (?, ?, 1, ?)
                 ON CONFLICT (telegram_id) DO UPDATE SET
                     username = coalesce(excluded.username, users.username),
@@ -71,18 +74,19 @@ class UserRepository:
                                     ELSE excluded.added_at END,
                     whitelisted = 1
                 RETURNING {_COLUMNS}""",
-            (telegram_id, username, by),
-        )
+                (telegram_id, username, by),
+            )
         return _user(row)
 
     async def deny(self, telegram_id: int) -> bool:
         """Revoke a user's access; False if they had none. Admins come from the configuration
         and are not affected (remove them there)."""
-        changed = await self._sql.execute(
-            "UPDATE users SET whitelisted = 0 "
-            "WHERE telegram_id = ? AND role = 'user' AND whitelisted = 1",
-            (telegram_id,),
-        )
+        with disk_full_as_error(f"user {telegram_id}"):
+            changed = await self._sql.execute(
+                "UPDATE users SET whitelisted = 0 "
+                "WHERE telegram_id = ? AND role = 'user' AND whitelisted = 1",
+                (telegram_id,),
+            )
         return changed > 0
 
     async def list(self, *, whitelisted_only: bool = True) -> builtins.list[User]:

@@ -1,0 +1,191 @@
+"""Issue 16, the chat's part, against the real Application, workers and SQLite and the fake Bot
+API server: a full disk."""
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from audio_factory import encode, style_for, synth_music
+from bot_harness import ADMIN, allow, resources_of, running, send_track, settings_for
+from fake_telegram import Call, FakeTelegram, FakeUser
+
+from bot.context import BotApplication
+from bot.importer import Importer
+from storage import Connector
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+CATALOG_SIZE = 16  # results 1–10 on the first page, 11–16 on the second
+BURST = 50
+
+
+@pytest.fixture(scope="module")
+def library(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    folder = tmp_path_factory.mktemp("library")
+    return [
+        encode(synth_music(8.0, seed=i, **style_for(i)), folder / f"Artist {i} - Song {i}.mp3")
+        for i in range(CATALOG_SIZE + 1)  # the last one is not imported: a user's own track
+    ]
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def fake() -> AsyncIterator[FakeTelegram]:
+    with FakeTelegram() as server:
+        yield server
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def bot(
+    fake: FakeTelegram, library: list[Path], tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[BotApplication]:
+    database = tmp_path_factory.mktemp("db") / "bot.sqlite3"
+    async with running(settings_for(fake, database)) as application:
+        resources = resources_of(application)
+        embedder = resources.recommender.embedder
+        summary = await Importer(resources.database, embedder).run(library[:CATALOG_SIZE])
+        assert summary.added == CATALOG_SIZE, summary.lines()
+        yield application
+
+
+def to(chat_id: int, method: str, fragment: str = "") -> Callable[[Call], bool]:
+    return lambda call: (
+        call.ok
+        and call.method == method
+        and call.params.get("chat_id") == chat_id
+        and fragment in str(call.params.get("text", ""))
+    )
+
+
+def calls_to(fake: FakeTelegram, chat_id: int, method: str, since: int) -> list[Call]:
+    return [c for c in fake.calls()[since:] if to(chat_id, method)(c)]
+
+
+async def idle(bot: BotApplication, fake: FakeTelegram) -> None:
+    """Wait until every update pushed so far was fetched and its handler has returned: a
+    condition on the fake's queue and PTB's own count of updates being processed."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 120
+    while (
+        fake.pending_update_count
+        or not bot.update_queue.empty()
+        or bot.update_processor.current_concurrent_updates
+    ):
+        assert loop.time() < deadline, "the bot did not finish its updates"
+        await asyncio.sleep(0.05)
+
+
+async def answered_track(
+    bot: BotApplication, fake: FakeTelegram, user: FakeUser, track: Path, file_id: str
+) -> Call:
+    """The user sends `track`; the edit that turned the status into the first result page."""
+    await allow(bot, user)
+    mark = fake.mark()
+    await send_track(fake, user, track, file_id)
+    done = await fake.wait_for_async(to(user.id, "editMessageText", "1. "), since=mark, timeout=120)
+    await idle(bot, fake)  # the paging position is stored once the page was delivered
+    return done[-1]
+
+
+def numbers(text: str) -> list[int]:
+    return [int(line.split(".")[0]) for line in text.split("\n") if line[:1].isdigit()]
+
+
+async def _fill(
+    connector: Connector,
+    probe: str,
+    probe_args: tuple[Any, ...],
+    filler: str,
+    filler_args: Callable[[int], tuple[Any, ...]],
+) -> int:
+    """Add filler rows beside `probe`'s row until `probe` itself no longer fits under the
+    file's page limit (tried and rolled back each time); the number of fillers added."""
+
+    class RollbackError(Exception):
+        pass
+
+    added = 0
+    for index in range(1, 200_000):
+        try:
+            async with connector.transaction() as tx:
+                await tx.execute(probe, probe_args)
+                raise RollbackError
+        except RollbackError:
+            pass
+        except sqlite3.OperationalError as error:
+            assert "full" in str(error), error
+            return added
+        try:
+            await connector.execute(filler, filler_args(index))
+            added += 1
+        except sqlite3.OperationalError as error:  # its page is full; the next may not be
+            assert "full" in str(error), error
+    raise AssertionError("the page limit was never reached")
+
+
+async def test_a_full_disk_on_allow_or_a_vote_says_the_disk_is_full(
+    bot: BotApplication, fake: FakeTelegram, library: list[Path]
+) -> None:
+    """SQLITE_FULL for real: the database file may not grow (PRAGMA max_page_count), and the
+    pages the write needs are full."""
+    voter = FakeUser(9104, "Голосующий", language_code="ru")
+    answer = await answered_track(bot, fake, voter, library[4], "full-disk")
+    database = resources_of(bot).database
+    query = await database.queries.latest_for_user(voter.id)
+    assert query is not None
+    target = 4_000_000_000
+    row = await database.connector.fetchone("PRAGMA page_count")
+    assert row is not None
+    await database.connector.execute(f"PRAGMA max_page_count = {int(row[0])}")
+    try:
+        users = await _fill(
+            database.connector,
+            "INSERT INTO users (telegram_id, whitelisted, added_by) VALUES (?, 1, ?)",
+            (target, ADMIN.id),
+            "INSERT INTO users (telegram_id, whitelisted, added_by) VALUES (?, 0, ?)",
+            lambda i: (target - i if i % 2 else target + i, ADMIN.id),
+        )
+        votes = await _fill(
+            database.connector,
+            "INSERT INTO feedback (query_id, user_id, vote) VALUES (?, ?, 1)",
+            (query.id, voter.id),
+            "INSERT INTO feedback (query_id, user_id, vote) VALUES (?, ?, 1)",
+            lambda i: (query.id, voter.id - i if i % 2 else voter.id + i),
+        )
+        print(f"\nfillers: {users} users, {votes} votes; max_page_count {int(row[0])}")
+
+        mark = fake.mark()
+        fake.push_update(fake.text_message(ADMIN, f"/allow {target}"))
+        like = f"vote:{query.id}:1"
+        fake.push_update(fake.callback_query(voter, answer.params["message_id"], like))
+        await fake.wait_for_async("answerCallbackQuery", since=mark, timeout=60)
+        await idle(bot, fake)
+        replies = [c.params["text"] for c in calls_to(fake, ADMIN.id, "sendMessage", mark)]
+        toasts = [c.params.get("text") for c in fake.calls("answerCallbackQuery")[-1:]]
+        voter_messages = [c.params["text"] for c in calls_to(fake, voter.id, "sendMessage", mark)]
+        print(f"/allow answered {replies}; 👍 answered {toasts}, messages {voter_messages}")
+        assert replies == [
+            "💾 Could not save: the server's disk is full. Nothing was changed; please try "
+            "again later (an admin needs to free space)."
+        ]
+        assert len(toasts) == 1 and "закончилось место на диске" in str(toasts[0])
+        assert voter_messages == []  # the toast said it; no "went wrong while analysing"
+    finally:
+        await database.connector.execute("PRAGMA max_page_count = 1073741823")
+    assert not await database.users.is_whitelisted(target)
+    assert (
+        await database.connector.fetchone(
+            "SELECT 1 FROM feedback WHERE query_id = ? AND user_id = ?", (query.id, voter.id)
+        )
+        is None
+    )
+
+    mark = fake.mark()  # space again: the same requests succeed
+    fake.push_update(fake.text_message(ADMIN, f"/allow {target}"))
+    await fake.wait_for_async(to(ADMIN.id, "sendMessage", "may use the bot"), since=mark)
+    fake.push_update(fake.callback_query(voter, answer.params["message_id"], like))
+    thanks = lambda c: c.method == "answerCallbackQuery" and "Спасибо" in str(c.params)  # noqa: E731
+    await fake.wait_for_async(thanks, since=mark)
