@@ -25,6 +25,7 @@ from storage.queries import Query, QueryRepository, SentMedia
 from storage.session import Connector, Session
 from storage.tracks import UNSET, CatalogStats, Track, TrackRepository
 from storage.users import Role, User, UserRepository
+from storage.yandex_ids import YandexIdRepository
 
 __all__ = [
     "APPLICATION_ID",
@@ -60,6 +61,7 @@ __all__ = [
     "TrackRepository",
     "User",
     "UserRepository",
+    "YandexIdRepository",
     "migrate",
     "writable",
 ]

@@ -31,6 +31,7 @@ from storage.queries import QueryRepository
 from storage.session import Connector, Session
 from storage.tracks import TrackRepository
 from storage.users import UserRepository
+from storage.yandex_ids import YandexIdRepository
 
 DEFAULT_PATH = Path("data/soundalike.sqlite3")
 DEFAULT_BUSY_TIMEOUT_MS = 5000
@@ -41,7 +42,8 @@ class Database:
     """The application's SQLite database and its repositories.
 
     Open it once (`await db.open()` or `async with Database(path) as db`) and share it; the
-    repositories are attributes: `users`, `tracks`, `embeddings`, `queries`, `feedback`, all
+    repositories are attributes: `users`, `tracks`, `embeddings`, `queries`, `feedback`,
+    `yandex_ids`, all
     served by `connector` (also the way to run raw SQL, e.g. in diagnostics and tests).
     """
 
@@ -61,6 +63,7 @@ class Database:
         self.embeddings = EmbeddingRepository(self.connector)
         self.queries = QueryRepository(self.connector)
         self.feedback = FeedbackRepository(self.connector)
+        self.yandex_ids = YandexIdRepository(self.connector)
 
     async def open(self) -> Self:
         """Recognise the file, connect, set the pragmas, and migrate it to the latest schema.

@@ -138,6 +138,17 @@ MIGRATIONS: tuple[Migration, ...] = (
             "OR (length(sections) > 0 AND length(sections) % (2 * dim) = 0))",
         ),
     ),
+    Migration(
+        "Yandex Music ids of a track besides its own (re-issues of the same audio), so that "
+        "import-yandex recognises them without a download",
+        (
+            """CREATE TABLE yandex_ids (
+                yandex_track_id TEXT PRIMARY KEY,
+                track_id        INTEGER NOT NULL REFERENCES tracks (id) ON DELETE CASCADE
+            )""",
+            "CREATE INDEX yandex_ids_by_track ON yandex_ids (track_id)",
+        ),
+    ),
 )
 
 LATEST_VERSION = len(MIGRATIONS)

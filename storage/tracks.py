@@ -129,10 +129,16 @@ class TrackRepository:
         return _track(row) if row else None
 
     async def find_by_yandex_id(self, yandex_track_id: str) -> Track | None:
-        """The track linked to this Yandex Music track id (the first, should several be)."""
+        """The track linked to this Yandex Music track id (the first, should several be), as
+        its own id or as one of its extra ids (`yandex_ids`: the same audio re-issued)."""
+        wanted = str(yandex_track_id).strip()
         row = await self._sql.fetchone(
             f"SELECT {_COLUMNS} FROM tracks WHERE yandex_track_id = ? ORDER BY id LIMIT 1",
-            (str(yandex_track_id).strip(),),
+            (wanted,),
+        ) or await self._sql.fetchone(
+            f"""SELECT {_COLUMNS} FROM tracks
+                WHERE id = (SELECT track_id FROM yandex_ids WHERE yandex_track_id = ?)""",
+            (wanted,),
         )
         return _track(row) if row else None
 

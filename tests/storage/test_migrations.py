@@ -115,6 +115,22 @@ async def check_v6(db: Database) -> None:
         await db.connector.execute("UPDATE embeddings SET sections = x'0000' WHERE model_id = 's'")
 
 
+async def seed_v7(conn: aiosqlite.Connection) -> None:
+    await conn.execute("INSERT INTO yandex_ids (yandex_track_id, track_id) VALUES ('777', 1)")
+
+
+async def check_v7(db: Database) -> None:
+    """A re-issue's id finds the track; a track's own id is not recorded twice."""
+    found = await db.tracks.find_by_yandex_id("777")
+    assert found is not None and found.id == 1
+    assert not await db.yandex_ids.add(1, "777") and await db.yandex_ids.add(1, "778")
+    assert await db.yandex_ids.of_track(1) == ["777", "778"]
+    own = await db.tracks.find_by_yandex_id("12345")
+    assert own is not None and not await db.yandex_ids.add(own.id, "12345")
+    await db.tracks.remove(1)
+    assert await db.tracks.find_by_yandex_id("778") is None  # removed with the track
+
+
 # Data a file at each version can hold, and how to see it survived. A new migration adds an entry.
 DATA: dict[int, tuple[Seed, Check]] = {
     1: (seed_v1, check_v1),
@@ -123,6 +139,7 @@ DATA: dict[int, tuple[Seed, Check]] = {
     4: (seed_v4, check_v4),
     5: (seed_v5, check_v5),
     6: (seed_v6, check_v6),
+    7: (seed_v7, check_v7),
 }
 
 
