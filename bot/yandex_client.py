@@ -7,19 +7,28 @@ dropped connections; a fresh download-info (and so a fresh signed link, which ex
 a minute) for every download attempt; a bound on simultaneous downloads; explicit timeouts; and
 TLS trust from SSL_CERT_FILE / REQUESTS_CA_BUNDLE. Errors leave here as three plain types whose
 messages never contain the token or a response body.
+
+An answer is data from outside, whoever sent it: every id in it is checked (ASCII digits, in
+range) before it is used, names are cleaned (bot.names), a malformed answer is a failure that
+says what was wrong, and audio streams to a file within core.fetching's limits (size, deadline,
+minimum rate, https never downgraded), never whole into memory.
 """
 
 import asyncio
+import hashlib
 import logging
 import os
 import random
 import re
 import ssl
+import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urljoin, urlsplit
 
+import aiohttp
 from yandex_music import ClientAsync, DownloadInfo, Playlist, TrackShort
 from yandex_music import Track as ApiTrack
 from yandex_music.exceptions import (
@@ -32,6 +41,8 @@ from yandex_music.exceptions import (
 )
 
 from bot.links import yandex_music_url
+from bot.names import clean_name, printable
+from bot.numbers import SQLITE_INT_MAX, parse_number
 from bot.yandex_links import (
     AlbumLink,
     ArtistLink,
@@ -41,6 +52,13 @@ from bot.yandex_links import (
     Target,
     TrackLink,
     UserPlaylistLink,
+)
+from core.fetching import (
+    FETCH_CHUNK,
+    FetchError,
+    FetchLimits,
+    refused_redirect,
+    status_is_transient,
 )
 
 log = logging.getLogger(__name__)
@@ -58,6 +76,10 @@ TOKEN_HELP = (
     "'Building the catalog from Yandex Music' describes, and put it in .env as YANDEX_MUSIC_TOKEN"
 )
 _STATUS = re.compile(r"\((\d{3})\): b['\"]")  # "message (500): b'body'", the library's format
+MAX_REDIRECTS = 5
+DEFAULT_LIMITS = FetchLimits()
+# what the library raises while turning an answer of the wrong shape into its models
+_SHAPE_ERRORS = (TypeError, KeyError, AttributeError, ValueError, IndexError)
 
 
 class YandexAccessError(Exception):
@@ -80,9 +102,30 @@ class YandexCallError(Exception):
         self.reason = reason
 
 
+class BadAnswerError(Exception):
+    """A field of an API answer is not what the API sends (an id that is a path, say)."""
+
+
+def checked_id(value: object, what: str) -> str:
+    """An id from an answer as the canonical ASCII digits (1 … 2^63-1), or BadAnswerError.
+
+    Ids become file names and URLs: "/etc/passwd", "../x", "١٢٣" or a 30-digit number must
+    never be used as one.
+    """
+    text = str(value) if isinstance(value, int | str) and not isinstance(value, bool) else None
+    number = parse_number(text, 1, SQLITE_INT_MAX) if text is not None else None
+    if number is None:
+        shown = printable(repr(value)[:40])
+        raise BadAnswerError(f"the answer's {what} id {shown} is not a Yandex id (ASCII digits)")
+    return str(number)
+
+
 @dataclass(frozen=True)
 class YandexTrack:
-    """What the catalog stores about a Yandex Music track, from the API's metadata."""
+    """What the catalog stores about a Yandex Music track, from the API's metadata.
+
+    `problem`: the answer describing it was malformed (its ids are then empty, never used).
+    """
 
     track_id: str
     album_id: str | None
@@ -93,6 +136,7 @@ class YandexTrack:
     unavailable: str | None = None  # why it cannot be downloaded, when the listing says so
     bare_title: str | None = None  # the title without its version, for matching local files
     artists: tuple[str, ...] = ()
+    problem: str | None = None
 
     @property
     def url(self) -> str:
@@ -102,7 +146,7 @@ class YandexTrack:
     def label(self) -> str:
         """`Artist — Title (https://music.yandex.ru/album/A/track/T)` for summaries."""
         name = f"{self.artist} — {self.title}" if self.artist else self.title
-        return f"{name} ({self.url})"
+        return f"{name} ({self.url})" if self.problem is None else name
 
 
 def title_with_version(title: str, version: str | None) -> str:
@@ -114,25 +158,37 @@ def title_with_version(title: str, version: str | None) -> str:
 
 
 def from_api(track: ApiTrack, album_id: str | None = None) -> YandexTrack:
-    """Our record of an API track; `album_id` from the link wins over the track's first album."""
+    """Our record of an API track; `album_id` from the link wins over the track's first album.
+
+    Names are cleaned here, at ingestion; a malformed id makes a track with a `problem`.
+    """
     album = track.albums[0] if track.albums else None
-    if album_id is None and album is not None and album.id is not None:
-        album_id = str(album.id)
+    names = [n for n in (clean_name(name) for name in track.artists_name()) if n]
+    bare_title = clean_name(track.title)
+    title = clean_name(title_with_version(bare_title or "", clean_name(track.version)))
+    try:
+        track_id = checked_id(track.id, "track")
+        if album_id is None and album is not None and album.id is not None:
+            album_id = checked_id(album.id, "album")
+    except BadAnswerError as error:
+        return YandexTrack(
+            "", None, title or "a track", ", ".join(names) or None, None, None, problem=str(error)
+        )
     unavailable = None
     if track.error:
-        unavailable = f"removed ({track.error})"
+        unavailable = f"removed ({clean_name(track.error, 80)})"
     elif track.available is False:
         unavailable = "not available (region or rights)"
-    names = track.artists_name()
+    duration = track.duration_ms / 1000 if isinstance(track.duration_ms, int | float) else None
     return YandexTrack(
-        track_id=str(track.id),
+        track_id=track_id,
         album_id=album_id,
-        title=title_with_version(track.title or f"track {track.id}", track.version),
+        title=title or f"track {track_id}",
         artist=", ".join(names) or None,
-        album=album.title if album is not None else None,
-        duration=track.duration_ms / 1000 if track.duration_ms else None,
+        album=clean_name(album.title) if album is not None else None,
+        duration=duration if duration and duration > 0 else None,
         unavailable=unavailable,
-        bare_title=track.title,
+        bare_title=bare_title,
         artists=tuple(names),
     )
 
@@ -185,7 +241,9 @@ def reason_of(error: YandexMusicError) -> str:
         return "not found"
     if isinstance(error, NetworkError) and error.__cause__ is not None:
         return f"connection failed ({type(error.__cause__).__name__})"
-    return type(error).__name__
+    if type(error) is YandexMusicError:  # the library's word for an answer it cannot read
+        return f"malformed answer ({str(error)[:100] or 'unreadable'})"
+    return f"{type(error).__name__} ({str(error)[:100]})" if str(error) else type(error).__name__
 
 
 def ssl_context(environ: Mapping[str, str] = os.environ) -> ssl.SSLContext | None:
@@ -215,14 +273,14 @@ class YandexMusic:
         api_url: str,
         *,
         timeout: float = 20.0,
-        download_timeout: float = 180.0,
+        limits: FetchLimits = DEFAULT_LIMITS,
         attempts: int = 5,
         backoff: float = 1.0,
         downloads: int = 3,
     ) -> None:
         self.has_token = bool(token)
         self.timeout = timeout
-        self.download_timeout = download_timeout
+        self.limits = limits  # of each track's download: size, deadline, minimum rate
         self.attempts = attempts
         self.backoff = backoff
         self._downloads = asyncio.Semaphore(downloads)
@@ -240,27 +298,56 @@ class YandexMusic:
         """Exponential backoff with jitter: 1, 2, 4, 8 s… (× backoff), capped at 30 s."""
         return min(30.0, self.backoff * 2 ** (attempt - 1)) * random.uniform(0.75, 1.25)
 
-    async def _retry(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
+    async def _retry(
+        self, what: str, call: Callable[[], Awaitable[T]], deadline: float | None = None
+    ) -> T:
+        """`call` until it succeeds, fails for good, runs out of attempts or passes `deadline`
+        (a time.monotonic() value). A download's fetch raises FetchError, retried alike."""
         for attempt in range(1, self.attempts + 1):
             try:
                 return await call()
+            except UnauthorizedError:
+                raise await self._refused(what) from None
             except YandexMusicError as error:
-                if isinstance(error, UnauthorizedError):
-                    raise self._refused(what) from None
-                if not is_transient(error):
-                    raise YandexCallError(f"{what}: {reason_of(error)}") from None
-                if attempt == self.attempts:
-                    raise YandexCallError(
-                        f"{what}: {reason_of(error)} (gave up after {attempt} attempts)"
-                    ) from None
-                log.info("%s: %s, retrying", what, reason_of(error))
-                await asyncio.sleep(self._delay(attempt))
+                transient, reason = is_transient(error), reason_of(error)
+            except FetchError as error:
+                transient, reason = error.transient, error.reason
+            except _SHAPE_ERRORS as error:  # the library choked on an answer of the wrong shape
+                raise YandexCallError(
+                    f"{what}: malformed answer ({type(error).__name__}: {str(error)[:100]})"
+                ) from None
+            if not transient:
+                raise YandexCallError(f"{what}: {reason}") from None
+            pause = self._delay(attempt)
+            if attempt == self.attempts or (
+                deadline is not None and time.monotonic() + pause >= deadline
+            ):
+                raise YandexCallError(
+                    f"{what}: {reason} (gave up after {attempt} attempts)"
+                ) from None
+            log.info("%s: %s, retrying", what, reason)
+            await asyncio.sleep(pause)
         raise AssertionError("unreachable")
 
-    def _refused(self, what: str) -> Exception:
-        if self.has_token:
-            return UnavailableError(f"{what}: refused by the server (account, region or rights)")
-        return YandexAccessError(f"{what} needs YANDEX_MUSIC_TOKEN, which is not set: {TOKEN_HELP}")
+    async def _refused(self, what: str) -> Exception:
+        """401/403. Without a token: it needs one. With a token the server accepted: asked
+        again, the account itself is refused when the token was revoked meanwhile (the run must
+        stop), and only this item is refused otherwise (account, region or rights)."""
+        if not self.has_token:
+            return YandexAccessError(
+                f"{what} needs YANDEX_MUSIC_TOKEN, which is not set: {TOKEN_HELP}"
+            )
+        if self._account_uid is not None:
+            try:
+                await self._client.account_status(timeout=self.timeout, **self._extra)
+            except UnauthorizedError:
+                return YandexAccessError(
+                    f"YANDEX_MUSIC_TOKEN was rejected by the server during the run (expired or "
+                    f"revoked): {TOKEN_HELP}"
+                )
+            except YandexMusicError:
+                pass  # cannot tell; the item alone is refused
+        return UnavailableError(f"{what}: refused by the server (account, region or rights)")
 
     def require_token(self) -> None:
         if not self.has_token:
@@ -280,6 +367,8 @@ class YandexMusic:
         try:
             found = await self._retry("account status", status)
         except UnavailableError:  # 401/403 on our own account: the token itself is bad
+            found = None
+        except YandexAccessError:  # revoked since an earlier check
             found = None
         uid = found.account.uid if found is not None and found.account is not None else None
         if uid is None:
@@ -366,14 +455,35 @@ class YandexMusic:
                 return tracks
 
     async def _from_shorts(self, shorts: list[TrackShort], what: str) -> list[YandexTrack]:
-        """Playlist entries come with full tracks, except when the server leaves them out."""
-        missing = [s.track_id for s in shorts if s.track is None]
-        fetched = {str(t.id): t for t in await self._tracks(missing, what)} if missing else {}
-        tracks: list[YandexTrack] = []
+        """Playlist entries come with full tracks, except when the server leaves them out.
+        Their ids are checked before they are asked for or used."""
+        entries: list[tuple[TrackShort, str, str | None] | YandexTrack] = []
         for short in shorts:
-            track = short.track or fetched.get(str(short.id).partition(":")[0])
-            if track is not None:
-                tracks.append(from_api(track, str(short.album_id) if short.album_id else None))
+            try:
+                track_id = checked_id(str(short.id).partition(":")[0], "track")
+                album_id = checked_id(short.album_id, "album") if short.album_id else None
+            except BadAnswerError as error:
+                entries.append(YandexTrack("", None, "a playlist entry", None, None, None,
+                                           problem=str(error)))  # fmt: skip
+                continue
+            entries.append((short, track_id, album_id))
+        missing = [
+            f"{entry[1]}:{entry[2]}" if entry[2] else entry[1]
+            for entry in entries
+            if not isinstance(entry, YandexTrack) and entry[0].track is None
+        ]
+        fetched: dict[str, ApiTrack] = {}
+        for track in await self._tracks(missing, what) if missing else []:
+            fetched.setdefault(str(track.id), track)  # a malformed id matches no entry
+        tracks: list[YandexTrack] = []
+        for entry in entries:
+            if isinstance(entry, YandexTrack):
+                tracks.append(entry)
+                continue
+            short, track_id, album_id = entry
+            found = short.track or fetched.get(track_id)
+            if found is not None:
+                tracks.append(from_api(found, album_id))
         return tracks
 
     async def _playlist(self, what: str, call: Callable[[], Awaitable[Any]]) -> list[YandexTrack]:
@@ -427,6 +537,9 @@ class YandexMusic:
         except NotFoundError:
             raise UnavailableError("removed (no download information)") from None
         chosen = choose_download(infos)
+        refused = refused_redirect(self._client.base_url, str(chosen.download_info_url))
+        if refused is not None:  # an https API never sends us to plain http for the signature
+            raise FetchError(f"download information {refused}", transient=False)
         link: str = await chosen.get_direct_link_async(self.timeout, **self._extra)
         return link
 
@@ -442,27 +555,87 @@ class YandexMusic:
         """The pause before another attempt after `attempt` failed ones (backoff, jitter)."""
         return self._delay(attempt)
 
-    async def download(self, track: YandexTrack, folder: Path) -> Path:
-        """The track's mp3 in `folder`; every attempt asks for a fresh download-info and link."""
+    async def fetch(self, track: YandexTrack, path: Path) -> str:
+        """Stream the track's mp3 into `path` and return its sha256. Every attempt asks for a
+        fresh download-info and link; all attempts together get `limits.deadline` seconds from
+        the moment a download slot is free. On failure `path` is removed."""
         self.require_token()
         what = f"download of track {track.track_id}"
-
-        async def attempt() -> bytes:
-            link = await self._link(track)
-            data: bytes = await self._client.request.retrieve(
-                link, timeout=self.download_timeout, **self._extra
-            )
-            return data
-
         async with self._downloads:
-            data = await self._retry(what, attempt)
-        if not data:
-            raise YandexCallError(f"{what}: the server sent an empty file")
-        path = folder / f"{track.track_id}.mp3"
+            deadline = time.monotonic() + self.limits.deadline
+
+            async def attempt() -> str:
+                return await self._stream(await self._link(track), path, deadline)
+
+            try:
+                return await self._retry(what, attempt, deadline)
+            except BaseException:
+                path.unlink(missing_ok=True)
+                raise
+
+    async def download(self, track: YandexTrack, folder: Path) -> Path:
+        """The track's mp3 as `folder/<track id>.mp3` (written as .part, then renamed)."""
+        try:
+            path = folder / f"{checked_id(track.track_id, 'track')}.mp3"
+        except BadAnswerError as error:
+            raise YandexCallError(str(error)) from None
         partial = path.with_suffix(".part")
-        await asyncio.to_thread(partial.write_bytes, data)
+        await self.fetch(track, partial)
         partial.replace(path)
         return path
+
+    async def _stream(self, url: str, path: Path, deadline: float) -> str:
+        """One attempt: `url` (redirects followed by hand, https never to http) into `path`
+        within `limits`, by `deadline`; the sha256 of the body. Raises FetchError."""
+        limits = self.limits
+        timeout = aiohttp.ClientTimeout(sock_connect=limits.timeout, sock_read=limits.timeout)
+        digest, size = hashlib.sha256(), 0
+        left = deadline - time.monotonic()
+        if urlsplit(url).scheme != "https":
+            raise FetchError("the download link is not https", transient=False)
+        try:
+            async with (
+                asyncio.timeout(max(left, 0.0)) as cap,
+                aiohttp.ClientSession(timeout=timeout) as session,
+            ):
+                for _ in range(MAX_REDIRECTS + 1):
+                    async with session.get(url, allow_redirects=False, **self._extra) as answer:
+                        if answer.status in (301, 302, 303, 307, 308):
+                            target = urljoin(url, answer.headers.get("Location", ""))
+                            refused = refused_redirect(url, target)
+                            if refused is not None:
+                                raise FetchError(refused, transient=False, status=answer.status)
+                            url = target
+                            continue
+                        if answer.status != 200:
+                            raise FetchError(
+                                f"HTTP {answer.status}",
+                                transient=status_is_transient(answer.status),
+                                status=answer.status,
+                            )
+                        start = time.monotonic()
+                        with path.open("wb") as file:
+                            async for chunk in answer.content.iter_chunked(FETCH_CHUNK):
+                                size += len(chunk)
+                                limits.check(size, time.monotonic() - start)
+                                digest.update(chunk)
+                                file.write(chunk)
+                        break
+                else:
+                    raise FetchError(f"more than {MAX_REDIRECTS} redirects", transient=False)
+        except TimeoutError:
+            if cap.expired():
+                raise FetchError(
+                    f"not whole within the {limits.deadline:.0f} s deadline", transient=False
+                ) from None
+            raise FetchError("timed out", transient=True) from None
+        except aiohttp.ClientError as error:
+            raise FetchError(f"connection failed ({type(error).__name__})", True) from None
+        except OSError as error:  # the file: a full disk, say
+            raise FetchError(f"cannot write the file ({error.strerror})", False) from None
+        if size == 0:
+            raise FetchError("the server sent an empty file", transient=False)
+        return digest.hexdigest()
 
     # search
 
@@ -477,4 +650,7 @@ class YandexMusic:
         found = await self._retry(f"search {text!r}", call)
         if found is None or found.tracks is None:
             return []
-        return [from_api(t) for t in found.tracks.results]
+        tracks = [from_api(t) for t in found.tracks.results]
+        for bad in (t for t in tracks if t.problem):
+            log.warning("search %r: a result left out: %s", text, bad.problem)
+        return [t for t in tracks if t.problem is None]

@@ -8,7 +8,6 @@ messages name the setting, not its value.
 import argparse
 import asyncio
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +36,7 @@ def _targets(arguments: argparse.Namespace) -> list[Target]:
 async def import_yandex_command(arguments: argparse.Namespace, settings: Settings) -> int:
     """Index albums, playlists, artists, the chart and likes from Yandex Music."""
     from bot.embedders import describe, make_embedder, uses_ray
-    from bot.yandex_import import YandexImport
+    from bot.yandex_import import YandexImport, download_folder
 
     try:
         targets = _targets(arguments)
@@ -65,18 +64,13 @@ async def import_yandex_command(arguments: argparse.Namespace, settings: Setting
     if keep is not None:
         keep.mkdir(parents=True, exist_ok=True)
     workers = arguments.workers or settings.workers
-    with tempfile.TemporaryDirectory(prefix="soundalike-yandex-") as temporary:
-        async with (
-            Database(settings.database_path) as database,
-            make_embedder(settings, settings.model, workers) as service,
-        ):
+    async with (
+        Database(settings.database_path) as database,
+        make_embedder(settings, settings.model, workers) as service,
+    ):
+        with download_folder(settings.database_path) as folder:
             job = YandexImport(
-                database,
-                service,
-                music,
-                keep or Path(temporary),
-                keep=keep is not None,
-                downloads=DOWNLOADS_AT_ONCE,
+                database, service, music, folder, keep=keep, downloads=DOWNLOADS_AT_ONCE
             )
             try:
                 tracks = await job.collect(
@@ -93,7 +87,9 @@ async def import_yandex_command(arguments: argparse.Namespace, settings: Setting
                 print("\n".join(job.summary.lines()))
                 print("interrupted: the tracks counted above are saved; rerun to continue")
                 raise
-            except YandexAccessError as error:
+            except YandexAccessError as error:  # the token was revoked during the run
+                print("\n".join(job.summary.lines()))
+                print("stopped: the tracks counted above are saved; rerun to continue")
                 return _usage(str(error))
     print("\n".join(summary.lines()))
     return EXIT_FAILURES if summary.failures else 0

@@ -6,8 +6,9 @@ Each actor loads the model once, with the same `ModelSpec.load()` and `embed_fil
 worker, so a track gets the same vector on either backend. Audio travels as bytes through Ray's
 object store, never as a path: the caller reads the file, `ray.put`s it, and the actor writes it
 to its own private temp file for the guarded decoder (header check, ffmpeg under prlimit), then
-removes it. `embed_url` lets the actor fetch the audio itself (bounded size, timeouts), so the
-bytes never pass through the caller. Results come back to the caller, which alone writes SQLite.
+removes it. `embed_url` lets the actor fetch the audio itself (core.fetching: bounded size, a
+deadline and a minimum rate, https never downgraded), so the bytes never pass through the
+caller. Results come back to the caller, which alone writes SQLite.
 
 In-flight tracks are bounded (`IN_FLIGHT_PER_ACTOR` per live actor): a big import cannot flood
 the object store. An actor that dies (its process, or its whole node) fails only the tracks it
@@ -19,17 +20,13 @@ NoWorkersError.
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import os
 import shutil
 import socket
-import ssl
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
@@ -39,6 +36,7 @@ from typing import Any
 from core.embedding import TrackEmbedding, embed_file, warm_up
 from core.embedding_service import WorkerCrashedError
 from core.errors import AudioError, NoWorkersError, RayUnavailableError
+from core.fetching import FetchError, FetchLimits, fetch
 from core.models import AudioModel, ModelSpec
 
 log = logging.getLogger(__name__)
@@ -51,21 +49,8 @@ CONNECT_CHECK_SECONDS = 5.0
 # by chance (seen in CI: gRPC's fork check killed the new process); a new attempt gets a new one
 CLIENT_INIT_ATTEMPTS = 3
 CLIENT_INIT_PAUSE_SECONDS = 1.0
-FETCH_CHUNK = 1 << 20
 # models that never import TensorFlow: their actors skip its start-up (and its thread setting)
 _WITHOUT_TENSORFLOW = frozenset({"mfcc"})
-
-
-class FetchError(Exception):
-    """The actor could not fetch a URL's audio. `transient`: worth another try, with a fresh
-    link (timeouts, dropped connections, 410 for an expired link, 429, 5xx); `status`: the HTTP
-    status when there was one."""
-
-    def __init__(self, reason: str, transient: bool, status: int | None = None) -> None:
-        super().__init__(reason, transient, status)
-        self.reason = reason
-        self.transient = transient
-        self.status = status
 
 
 @dataclass(frozen=True)
@@ -110,11 +95,11 @@ class EmbedActor:
             path.unlink(missing_ok=True)
 
     def embed_url(
-        self, url: str, max_bytes: int, timeout: float, ca_pem: str | None
+        self, url: str, limits: FetchLimits, deadline: float | None, ca_pem: str | None
     ) -> Fetched | AudioError | FetchError:
         path = self.folder / uuid.uuid4().hex
         try:
-            digest, size = fetch(url, path, max_bytes, timeout, ca_pem)
+            digest, size = fetch(url, path, limits, ca_pem, deadline)
             return Fetched(embed_file(path, self.model), digest, size)
         except (AudioError, FetchError) as error:
             return error
@@ -123,44 +108,6 @@ class EmbedActor:
 
     def close(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
-
-
-def fetch(
-    url: str, path: Path, max_bytes: int, timeout: float, ca_pem: str | None
-) -> tuple[str, int]:
-    """Stream `url` into `path` (at most `max_bytes`); (sha256, size) of what arrived.
-
-    `timeout` bounds each connect and read; `ca_pem` adds certificate authorities to trust
-    (besides the system's and SSL_CERT_FILE's). Raises FetchError.
-    """
-    context = ssl.create_default_context()
-    if ca_pem:
-        context.load_verify_locations(cadata=ca_pem)
-    digest, size = hashlib.sha256(), 0
-    try:
-        with (
-            urllib.request.urlopen(url, timeout=timeout, context=context) as answer,
-            path.open("wb") as file,
-        ):
-            while chunk := answer.read(FETCH_CHUNK):
-                size += len(chunk)
-                if size > max_bytes:
-                    raise FetchError(
-                        f"the file is larger than {max_bytes // (1 << 20)} MB", transient=False
-                    )
-                digest.update(chunk)
-                file.write(chunk)
-    except urllib.error.HTTPError as error:
-        transient = error.code in (410, 429) or error.code >= 500  # 410: a link expired
-        raise FetchError(
-            f"download failed (HTTP {error.code})", transient=transient, status=error.code
-        ) from None
-    except (urllib.error.URLError, OSError) as error:  # refused, reset, timed out, TLS
-        reason = getattr(error, "reason", error)
-        raise FetchError(f"download failed ({type(reason).__name__})", transient=True) from None
-    if size == 0:
-        raise FetchError("the server sent an empty file", transient=False)
-    return digest.hexdigest(), size
 
 
 @dataclass(eq=False)
@@ -388,15 +335,21 @@ class RayEmbeddingService:
         return result
 
     async def embed_url(
-        self, url: str, *, max_bytes: int, timeout: float, ca_pem: str | None = None
+        self,
+        url: str,
+        *,
+        limits: FetchLimits,
+        deadline: float | None = None,
+        ca_pem: str | None = None,
     ) -> Fetched:
-        """An actor fetches `url` itself (see `fetch`) and embeds it; the bytes never come here.
+        """An actor fetches `url` itself (core.fetching.fetch: within `limits`, `deadline`
+        seconds for this attempt) and embeds it; the bytes never come here.
 
         Raises FetchError for the download, AudioError subclasses for the audio, and
         WorkerCrashedError / NoWorkersError as `embed`.
         """
         result = await self._run(
-            lambda actor, _: actor.embed_url.remote(url, max_bytes, timeout, ca_pem), None
+            lambda actor, _: actor.embed_url.remote(url, limits, deadline, ca_pem), None
         )
         if isinstance(result, AudioError | FetchError):
             raise result

@@ -18,6 +18,9 @@ with a certificate made by `trustme`, which checks the signature, so a wrongly b
 
 Failures are injected per endpoint (optionally per track): `fail("mp3", 500, times=3)`,
 `stall("download-info", 2.0)`, `expire_first_link(track_id)`; counters record what was fetched.
+A hostile server is played too: ids that are paths (`add_track(..., shown_id="../x")`), bodies
+that are huge, endless or slow (`serve_body`), redirects to plain http (`redirect_mp3`), answers
+that are not what the API sends (`garble`), and a token revoked in the middle (`revoke_token`).
 """
 
 from __future__ import annotations
@@ -26,13 +29,14 @@ import contextlib
 import hashlib
 import itertools
 import json
+import posixpath
 import re
 import secrets
 import ssl
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -73,6 +77,17 @@ class FakeTrack:
     available: bool = True
     error: str | None = None  # "not-found" for a removed track
     preview_only: bool = False  # download-info offers 30-second previews only
+    shown_id: str | None = None  # the id the answers give instead of the real one (hostile)
+    shown_album_id: Any = None  # likewise for the track's album
+
+
+@dataclass
+class _Body:
+    """An mp3 body served in pieces: `size` bytes (None: endless), `rate` bytes/s at most."""
+
+    size: int | None
+    rate: float | None
+    piece: bytes
 
 
 @dataclass
@@ -93,6 +108,7 @@ class _Fault:
     times: int
     track_id: str | None
     seconds: float = 0.0
+    body: bytes | None = None  # answer this instead (a garbled answer), with `status`
 
 
 @dataclass
@@ -140,6 +156,9 @@ class _Answer:
     status: int
     body: bytes
     content_type: str = "application/json"
+    pieces: Callable[[], Iterator[bytes]] | None = None  # a streamed body instead of `body`
+    length: int | None = None  # of the streamed body; None: until the connection closes
+    location: str | None = None  # a redirect
 
 
 class _AnswerError(Exception):
@@ -181,6 +200,10 @@ class FakeYandex:
         self._faults: list[_Fault] = []
         self._tickets: dict[str, _Ticket] = {}
         self._expire_first: set[str] = set()
+        self._bodies: dict[str, _Body] = {}
+        self._redirects: dict[str, str] = {}  # track id → scheme of the redirect's target
+        self._revoke_after: int | None = None
+        self.revoked = False
         self._lock = threading.Lock()
         self._ids = itertools.count(100_001)
         ca = trustme.CA()
@@ -306,6 +329,36 @@ class FakeYandex:
         assert endpoint in ENDPOINTS, endpoint
         self._faults.append(_Fault(endpoint, 0, times, track_id, seconds))
 
+    def garble(
+        self,
+        endpoint: str,
+        body: bytes,
+        status: int = 200,
+        times: int = 1,
+        track_id: str | None = None,
+    ) -> None:
+        """Answer the next `times` requests to `endpoint` with `body` as it is (say, not JSON)."""
+        assert endpoint in ENDPOINTS, endpoint
+        self._faults.append(_Fault(endpoint, status, times, track_id, body=body))
+
+    def serve_body(
+        self, track_id: str, size: int | None, rate: float | None = None, piece: int = 1 << 16
+    ) -> None:
+        """The track's mp3 becomes `size` bytes (None: endless) sent at `rate` bytes/s at most,
+        without being held in memory: the track's audio repeated."""
+        audio = self._state.tracks[track_id].audio or b"\xff"
+        self._bodies[track_id] = _Body(size, rate, (audio * (piece // len(audio) + 1))[:piece])
+
+    def redirect_mp3(self, track_id: str, scheme: str = "http") -> None:
+        """The track's mp3 answers 302 to the same file elsewhere: over plain http on the API
+        port, or over https again."""
+        self._redirects[track_id] = scheme
+
+    def revoke_token(self, after_downloads: int = 0) -> None:
+        """The token answers 401 everywhere once `after_downloads` mp3 bodies were served."""
+        self._revoke_after = after_downloads
+        self.revoked = after_downloads <= 0
+
     def expire_first_link(self, track_id: str) -> None:
         """The first download links made for the track answer 410 Gone, however often used."""
         self._expire_first.add(track_id)
@@ -371,9 +424,10 @@ class FakeYandex:
             return {"id": track_id, "error": track.error, "available": False}
         _, album_ids = self._state.albums.get(str(track.album_id), ("", []))
         index = album_ids.index(track_id) + 1 if track_id in album_ids else 1
+        shown = track.shown_id or track_id
         body: dict[str, Any] = {
-            "id": track_id,
-            "realId": track_id,
+            "id": shown,
+            "realId": shown,
             "title": track.title,
             "trackSource": "OWN",
             "major": {"id": 1, "name": "FAKE_MAJOR"},
@@ -397,6 +451,8 @@ class FakeYandex:
         }
         if track.version:
             body["version"] = track.version
+        if track.shown_album_id is not None:
+            body["albums"][0]["id"] = track.shown_album_id
         return body
 
     def _short_json(self, track_id: str, n: int, with_track: bool = True) -> dict[str, Any]:
@@ -455,6 +511,7 @@ class FakeYandex:
             (r"/albums/(\d+)/with-tracks", "album"),
             (r"/tracks", "tracks"),
             (r"/tracks/([\d:]+)/download-info", "download-info"),
+            (r"(/.+)/download-info", "download-info"),
             (r"/artists/(\d+)/tracks", "artist"),
             (r"/users/([^/]+)/playlists/(\d+)", "playlist"),
             (r"/playlist/([^/]+)", "playlist"),
@@ -468,13 +525,23 @@ class FakeYandex:
             found = re.fullmatch(pattern, path)
             if found:
                 track_id = None
-                if endpoint == "download-info":
+                if endpoint == "download-info" and found.group(1).startswith("/"):
+                    track_id = self._shown(path)  # an id that is a path, as a client sent it
+                elif endpoint == "download-info":
                     track_id = found.group(1).partition(":")[0]
                 elif endpoint in ("xml", "mp3"):
                     ticket = self._tickets.get(found.groups()[-1])
                     track_id = ticket.track_id if ticket else None
                 return endpoint, track_id
         raise _error(404, "not-found", f"no such endpoint: {method} {path}")
+
+    def _shown(self, path: str) -> str | None:
+        """The track whose shown id makes this download-info path (slashes and dots folded)."""
+        for track_id, track in self._state.tracks.items():
+            made = f"/tracks/{track.shown_id}/download-info"
+            if track.shown_id and posixpath.normpath(made) == posixpath.normpath(path):
+                return track_id
+        return None
 
     def _handle(self, handler: _Handler, body: bytes) -> None:
         parts = urlsplit(handler.path)
@@ -495,12 +562,14 @@ class FakeYandex:
                         auth == f"OAuth {self.token}",
                     )
                 )
-            if auth is not None and auth != f"OAuth {self.token}":
+            if auth is not None and (auth != f"OAuth {self.token}" or self.revoked):
                 raise _error(401, "session-expired", "invalid oauth token")
             if auth is None and endpoint in _AUTH_NEEDED:
                 raise _error(401, "not-authorized", "authorization required")
             fault = self._take_fault(endpoint, track_id)
             if fault is not None:
+                if fault.body is not None:
+                    raise _AnswerError(fault.status, fault.body)
                 if fault.status == 0:
                     time.sleep(fault.seconds)
                 else:
@@ -511,9 +580,18 @@ class FakeYandex:
         with contextlib.suppress(OSError):  # the client may have given up (a timeout test)
             handler.send_response(answer.status)
             handler.send_header("Content-Type", answer.content_type)
-            handler.send_header("Content-Length", str(len(answer.body)))
+            if answer.location is not None:
+                handler.send_header("Location", answer.location)
+            if answer.pieces is None:
+                handler.send_header("Content-Length", str(len(answer.body)))
+            elif answer.length is not None:
+                handler.send_header("Content-Length", str(answer.length))
             handler.end_headers()
-            handler.wfile.write(answer.body)
+            if answer.pieces is None:
+                handler.wfile.write(answer.body)
+                return
+            for piece in answer.pieces():
+                handler.wfile.write(piece)
 
     def _answer(
         self,
@@ -594,11 +672,10 @@ class FakeYandex:
         if endpoint == "search":
             return _Answer(200, _envelope(self._search(query.get("text", [""])[0])))
         if endpoint == "download-info":
-            assert track_id is not None
-            return _Answer(200, _envelope(self._download_info(track_id)))
+            return _Answer(200, _envelope(self._download_info(track_id or "")))
         if endpoint == "xml":
             return self._xml(path.rsplit("/", 1)[1])
-        return self._mp3(path)
+        return self._mp3(path, query)
 
     def _search(self, text: str) -> dict[str, Any]:
         def words(value: str) -> list[str]:  # a little of the real search's forgiveness
@@ -664,7 +741,7 @@ class FakeYandex:
         )
         return _Answer(200, xml.encode(), "text/xml")
 
-    def _mp3(self, path: str) -> _Answer:
+    def _mp3(self, path: str, query: dict[str, list[str]]) -> _Answer:
         found = re.fullmatch(r"/get-mp3/(\w+)/(\w+)(/storage/(\w+)/\d+\.mp3)", path)
         assert found is not None
         sign, ts, file_path, ticket_id = found.groups()
@@ -677,10 +754,31 @@ class FakeYandex:
         if ticket.expired:
             raise _AnswerError(410, b"Gone", "text/plain")
         track = self._state.tracks[ticket.track_id]
+        scheme = self._redirects.get(ticket.track_id)
+        if scheme is not None and "moved" not in query:
+            host = self.storage_host if scheme == "https" else self.api_url.split("//")[1]
+            return _Answer(302, b"", "text/plain", location=f"{scheme}://{host}{path}?moved=1")
         with self._lock:
             self.downloads[ticket.track_id] += 1
             self.bitrates[ticket.bitrate] += 1
+            if self._revoke_after is not None and self.downloads.total() >= self._revoke_after:
+                self.revoked = True
+        body = self._bodies.get(ticket.track_id)
+        if body is not None:
+            return _Answer(200, b"", "audio/mpeg", pieces=lambda: _pieces(body), length=body.size)
         return _Answer(200, track.audio, "audio/mpeg")
+
+
+def _pieces(body: _Body) -> Iterator[bytes]:
+    """`body.size` bytes (or endless) of `body.piece` repeated, at `body.rate` at most."""
+    left = body.size
+    while left is None or left > 0:
+        piece = body.piece if left is None else body.piece[:left]
+        if body.rate:
+            time.sleep(len(piece) / body.rate)
+        yield piece
+        if left is not None:
+            left -= len(piece)
 
 
 @contextlib.contextmanager

@@ -179,8 +179,9 @@ async def test_bad_tracks_are_reported_and_never_stop_the_import(
 
     async with Database(tmp_path / "catalog.sqlite3") as database:
         job = await run_import(
-            database, service, music, parse_links([f"{YM}/users/ann/playlists/7"]), keep, keep=True
-        )
+            database, service, music, parse_links([f"{YM}/users/ann/playlists/7"]), tmp_path,
+            keep=keep,
+        )  # fmt: skip
         titles = sorted(t.title for t in await database.tracks.list())
     summary = job.summary
     assert (summary.added, summary.present, len(summary.unavailable)) == (4, 0, 3)

@@ -22,12 +22,14 @@ pytest.importorskip("ray", reason="the optional Ray backend: pip install -r requ
 
 from core.embedding_service import EmbeddingService
 from core.errors import NotAudioError, NoWorkersError, SilentError, TooShortError
+from core.fetching import FetchLimits
 from core.hashing import sha256_of
 from core.models import DEFAULT_MODEL, parse_model_spec
 from core.ray_embedding import FetchError, RayEmbeddingService
 
 in_module_loop = pytest.mark.asyncio(loop_scope="module")
 MFCC = parse_model_spec("mfcc")  # no TensorFlow: actors start in a second
+LIMITS = FetchLimits(max_bytes=10 << 20, timeout=10)
 
 
 @pytest.fixture(scope="module")
@@ -179,19 +181,19 @@ async def test_an_actor_fetches_and_embeds_a_url_itself(
     threading.Thread(target=server.serve_forever, daemon=True).start()
     base = f"http://127.0.0.1:{server.server_address[1]}"
     try:
-        fetched = await service.embed_url(f"{base}/a.mp3", max_bytes=10 << 20, timeout=10)
+        fetched = await service.embed_url(f"{base}/a.mp3", limits=LIMITS)
         assert fetched.sha256 == sha256_of(tracks[2])
         assert fetched.size == tracks[2].stat().st_size
         direct = await service.embed(tracks[2])
         np.testing.assert_array_equal(fetched.embedding.vector, direct.vector)
         with pytest.raises(FetchError) as missing:
-            await service.embed_url(f"{base}/gone.mp3", max_bytes=10 << 20, timeout=10)
+            await service.embed_url(f"{base}/gone.mp3", limits=LIMITS)
         assert (missing.value.status, missing.value.transient) == (404, False)
         with pytest.raises(FetchError) as busy:
-            await service.embed_url(f"{base}/busy", max_bytes=10 << 20, timeout=10)
+            await service.embed_url(f"{base}/busy", limits=LIMITS)
         assert (busy.value.status, busy.value.transient) == (503, True)
         with pytest.raises(FetchError, match="larger than"):
-            await service.embed_url(f"{base}/a.mp3", max_bytes=1000, timeout=10)
+            await service.embed_url(f"{base}/a.mp3", limits=FetchLimits(max_bytes=1000))
     finally:
         server.shutdown()
         server.server_close()
