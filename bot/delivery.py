@@ -67,6 +67,17 @@ async def send(
     )
 
 
+async def announce(bot: Bot, chat_id: int, text: str) -> Message | None:
+    """A status message ("Analysing…"), retried as `send` retries; None when it still could
+    not be sent — the caller carries on without it (the answer then comes as a new message),
+    because a lost status must not cost the user their track."""
+    try:
+        return await send(bot, chat_id, text)
+    except NetworkError as error:  # 5xx, a network error or a timeout, after the retries
+        log.warning("status message to chat %s not sent (%s): carrying on", chat_id, error)
+        return None
+
+
 async def replace(
     bot: Bot,
     status: Message,

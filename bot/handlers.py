@@ -18,7 +18,7 @@ from telegram.constants import ChatAction
 from telegram.error import BadRequest, TelegramError
 
 from bot.context import BotContext, Resources, pressed, sender
-from bot.delivery import deliver, send
+from bot.delivery import announce, deliver, send
 from bot.download import download
 from bot.numbers import parse_number, parse_row_id
 from bot.queues import MAX_WAITING_PER_USER
@@ -157,11 +157,14 @@ async def on_track(update: Update, context: BotContext) -> None:
         return
     name = escape(shorten(attachment.name, HEADER_NAME_BUDGET))
     async with place:
-        status = await message.reply_text(
-            (texts.queued if place.queued else texts.analysing).format(name=name)
+        # retried like the answer; if it cannot be sent the track is analysed all the same
+        status = await announce(
+            context.bot,
+            message.chat_id,
+            (texts.queued if place.queued else texts.analysing).format(name=name),
         )
         await place.turn()
-        if place.queued:
+        if place.queued and status is not None:
             with contextlib.suppress(TelegramError):  # a cosmetic step; the answer follows
                 await status.edit_text(texts.analysing.format(name=name))
         with contextlib.suppress(TelegramError):

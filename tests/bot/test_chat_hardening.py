@@ -1,5 +1,5 @@
 """Issue 16, the chat's part, against the real Application, workers and SQLite and the fake Bot
-API server: a full disk."""
+API server: a 5xx on the status message, a full disk."""
 
 import asyncio
 import sqlite3
@@ -11,7 +11,7 @@ import pytest
 import pytest_asyncio
 from audio_factory import encode, style_for, synth_music
 from bot_harness import ADMIN, allow, resources_of, running, send_track, settings_for
-from fake_telegram import Call, FakeTelegram, FakeUser
+from fake_telegram import PROXY_502_PAGE, Call, FakeTelegram, FakeUser
 
 from bot.context import BotApplication
 from bot.importer import Importer
@@ -92,6 +92,65 @@ async def answered_track(
 
 def numbers(text: str) -> list[int]:
     return [int(line.split(".")[0]) for line in text.split("\n") if line[:1].isdigit()]
+
+
+async def test_a_5xx_on_the_analysing_message_still_analyses_and_answers(
+    bot: BotApplication, fake: FakeTelegram, library: list[Path]
+) -> None:
+    """One 502 on the status message: it is sent again and the track answered in it. When it
+    cannot be sent at all (four 502s): the track is analysed anyway, the answer sent anew."""
+    user = FakeUser(9101, "Unlucky")
+    await allow(bot, user)
+
+    def outcome(call: Call) -> bool:
+        """The answer, edited in or sent anew, or the apology that replaced it before."""
+        return any(
+            to(user.id, method, fragment)(call)
+            for method, fragment in (
+                ("editMessageText", "Sounds like"),
+                ("sendMessage", "Sounds like"),
+                ("sendMessage", "went wrong"),
+            )
+        )
+
+    mark = fake.mark()
+    fake.fail_next("sendMessage", status=502, body=PROXY_502_PAGE)
+    await send_track(fake, user, library[1], "status-502-once")
+    done = await fake.wait_for_async(outcome, since=mark, timeout=120)
+    get_files = [c for c in fake.calls("getFile") if c.params["file_id"] == "status-502-once"]
+    print(
+        f"\none 502 on the status: getFile {len(get_files)}, "
+        f"downloads {fake.downloads('status-502-once')}, answer: {done[-1].method} "
+        f"{done[-1].params['text'][:40]!r}"
+    )
+    assert done[-1].method == "editMessageText"  # into the status message, sent on the retry
+    assert len(get_files) == 1 and fake.downloads("status-502-once") == 1
+    statuses = [c.status for c in calls_to_any(fake, user.id, "sendMessage", mark)]
+    assert statuses == [502, 200]
+
+    await idle(bot, fake)
+    mark = fake.mark()
+    fake.fail_next("sendMessage", times=4, status=502, body=PROXY_502_PAGE)  # every attempt
+    await send_track(fake, user, library[2], "status-502-always")
+    done = await fake.wait_for_async(outcome, since=mark, timeout=120)
+    print(
+        f"four 502s on the status: downloads {fake.downloads('status-502-always')}, "
+        f"answer: {done[-1].method} {done[-1].params['text'][:40]!r}"
+    )
+    assert done[-1].method == "sendMessage" and "Sounds like" in done[-1].params["text"]
+    assert fake.downloads("status-502-always") == 1
+    assert "More ▸" in str(done[-1].params["reply_markup"])
+    await idle(bot, fake)
+    query = await resources_of(bot).database.queries.latest_for_user(user.id)
+    assert query is not None and query.position == 10  # /top continues after the answer
+    assert not [c for c in fake.calls()[mark:] if to(user.id, "sendMessage", "wrong")(c)]
+
+
+def calls_to_any(fake: FakeTelegram, chat_id: int, method: str, since: int) -> list[Call]:
+    """Calls of `method` to `chat_id`, failed ones included."""
+    return [
+        c for c in fake.calls()[since:] if c.method == method and c.params.get("chat_id") == chat_id
+    ]
 
 
 async def _fill(
