@@ -141,7 +141,8 @@ def build_application(settings: BotSettings) -> BotApplication:
                 filters.UpdateType.MESSAGE & (filters.AUDIO | filters.VOICE | filters.Document.ALL),
                 handlers.on_track,
             ),
-            CallbackQueryHandler(handlers.on_more, pattern=r"^more:[0-9]+$"),
+            # more:QUERY:START; more:QUERY from lists sent before buttons named their page
+            CallbackQueryHandler(handlers.on_more, pattern=r"^more:[0-9]+(:[0-9]+)?$"),
             CallbackQueryHandler(handlers.on_vote, pattern=r"^vote:[0-9]+:-?1$"),
             CallbackQueryHandler(handlers.on_stale_button),
             MessageHandler(filters.UpdateType.MESSAGE, handlers.on_other_message),

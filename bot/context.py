@@ -13,7 +13,7 @@ from telegram import CallbackQuery, Message, Update, User
 from telegram.ext import Application, CallbackContext, ExtBot
 
 from bot.config import BotSettings
-from bot.queues import UserQueues
+from bot.queues import PagingLine, UserQueues
 from bot.recommender import Recommender
 from bot.refusals import Refusals
 from storage import Database
@@ -28,6 +28,7 @@ class Resources:
     recommender: Recommender
     downloads: Path  # private (0700) folder for files being analysed
     queues: UserQueues = field(default_factory=UserQueues)
+    paging: PagingLine = field(default_factory=PagingLine)  # one page at a time per user
     refusals: Refusals = field(default_factory=Refusals)  # strangers told lately
 
 

@@ -20,7 +20,7 @@ from telegram.error import BadRequest, TelegramError
 from bot.context import BotContext, Resources, pressed, sender
 from bot.delivery import announce, deliver, send
 from bot.download import download
-from bot.numbers import parse_number, parse_row_id
+from bot.numbers import SQLITE_INT_MAX, parse_number, parse_row_id
 from bot.queues import MAX_WAITING_PER_USER
 from bot.recommender import EmptyCatalogError
 from bot.rendering import (
@@ -240,7 +240,7 @@ async def _analyse(
     header = header_lines(texts, attachment.name, tags, answer.in_catalog)
     # ten results fit one message within Telegram's limits; a split, if ever, sends the rest after
     messages = split_messages(header, result_lines(page.items, texts))
-    keyboard = result_keyboard(answer.query_id, texts, page.more)
+    keyboard = result_keyboard(answer.query_id, texts, page.end if page.more else None)
     return messages, keyboard, (answer.query_id, page.end)
 
 
@@ -255,13 +255,17 @@ async def _send_page(
         await send(context.bot, chat_id, texts.no_more)
     else:
         messages = split_messages([], result_lines(page.items, texts))
-        keyboard = result_keyboard(query.id, texts, page.more)
+        keyboard = result_keyboard(query.id, texts, page.end if page.more else None)
         await deliver(context.bot, chat_id, messages, keyboard)
     await resources.database.queries.set_position(query.id, page.end)
 
 
 async def top_command(update: Update, context: BotContext) -> None:
-    """/top: the next 10 results of the user's last track; /top N: its top N (1–50)."""
+    """/top: the next 10 results of the user's last track; /top N: its top N (1–50).
+
+    In the user's paging line (PagingLine): each /top sees the position the page before it
+    moved, so a burst gives successive pages, never copies; beyond one waiting, a burst is
+    told once that its results are on their way."""
     message, user = sender(update)
     texts, resources = texts_for(user.language_code), context.resources
     args = context.args or []
@@ -271,36 +275,62 @@ async def top_command(update: Update, context: BotContext) -> None:
         if wanted is None:
             await message.reply_text(texts.top_usage)
             return
-    query = await resources.database.queries.latest_for_user(user.id)
-    if query is None:
-        await message.reply_text(texts.no_query)
+    place = resources.paging.admit(user.id)  # atomic, like the track queue's admission
+    if place is None:
+        log.info("paging line full: /top turned away user=%s", user.id)
+        if resources.paging.tell_once(user.id):
+            await message.reply_text(texts.page_in_flight)
         return
-    if wanted is not None:
-        await _send_page(context, message.chat_id, texts, query, 0, wanted)
-    elif query.position >= len(query):
-        await message.reply_text(texts.no_more)
-    else:
-        await _send_page(context, message.chat_id, texts, query, query.position, PAGE_SIZE)
+    async with place:
+        await place.turn()
+        # read in turn: the position the previous page moved is the one seen here
+        query = await resources.database.queries.latest_for_user(user.id)
+        if query is None:
+            await message.reply_text(texts.no_query)
+        elif wanted is not None:
+            await _send_page(context, message.chat_id, texts, query, 0, wanted)
+        elif query.position >= len(query):
+            await message.reply_text(texts.no_more)
+        else:
+            await _send_page(context, message.chat_id, texts, query, query.position, PAGE_SIZE)
 
 
 async def on_more(update: Update, context: BotContext) -> None:
-    """The "More ▸" button: the next page of the list it sits under."""
+    """The "More ▸" button: the page after the list it sits under, once.
+
+    In the user's paging line (PagingLine), the button's page start is compared with the
+    stored position: a repeated press finds the page already sent and gets a toast, so 50
+    presses send one page; presses beyond the one waiting get a toast at once."""
     callback, user, data = pressed(update)
     texts, resources = texts_for(user.language_code), context.resources
-    query_id = parse_row_id(data.split(":")[1])
-    query = None if query_id is None else await resources.database.queries.get(query_id)
-    if query is None or query.user_id != user.id:
-        await callback.answer(texts.expired_button, show_alert=True)
+    fields = data.split(":")
+    query_id = parse_row_id(fields[1])
+    start = parse_number(fields[2], 0, SQLITE_INT_MAX) if len(fields) == 3 else None
+    place = resources.paging.admit(user.id)
+    if place is None:
+        await callback.answer(texts.page_in_flight)
         return
-    await callback.answer()
-    chat_id = callback.message.chat.id if callback.message is not None else user.id
-    if query.position >= len(query):
-        await context.bot.send_message(chat_id, texts.no_more)
-    else:
-        await _send_page(context, chat_id, texts, query, query.position, PAGE_SIZE)
-    # the old list keeps its vote buttons and loses "More" (if it is still editable)
+    async with place:
+        await place.turn()
+        # read in turn: the position the previous page moved is the one seen here
+        query = None if query_id is None else await resources.database.queries.get(query_id)
+        malformed = len(fields) == 3 and start is None
+        if query is None or query.user_id != user.id or malformed:
+            await callback.answer(texts.expired_button, show_alert=True)
+            return
+        if start is not None and start != query.position:  # this button's page was sent
+            await callback.answer(texts.already_sent)
+            return
+        await callback.answer()
+        chat_id = callback.message.chat.id if callback.message is not None else user.id
+        if query.position >= len(query):
+            await send(context.bot, chat_id, texts.no_more)
+        else:
+            await _send_page(context, chat_id, texts, query, query.position, PAGE_SIZE)
+    # the old list keeps its vote buttons and loses "More" (if it is still editable); out of
+    # the line, so a press on the new list's More does not wait for this cosmetic edit
     with contextlib.suppress(BadRequest):
-        await callback.edit_message_reply_markup(result_keyboard(query.id, texts, more=False))
+        await callback.edit_message_reply_markup(result_keyboard(query.id, texts, None))
 
 
 async def on_vote(update: Update, context: BotContext) -> None:

@@ -3,6 +3,7 @@
 Admission is atomic: `admit` checks and takes a place in line in one synchronous step, with no
 await in between, so a burst of updates handled concurrently cannot all see a free slot (the
 check-then-wait race that let 6 or 7 of a burst of 10 through). Turns follow admission order.
+Paging (More, /top) has its own line: one page at a time, one request waiting, repeats refused.
 """
 
 import asyncio
@@ -90,3 +91,32 @@ class UserQueues:
         async with place:
             await place.turn()
             yield
+
+
+class PagingLine(UserQueues):
+    """Paging (More, /top) one page at a time per user, with at most one request waiting.
+
+    Without it, 50 presses of one More button all read the paging position before any page
+    was delivered and sent 50 copies of the same page. Serialised, each request sees the
+    position the previous page moved, so pages are successive; bounded, a burst costs at most
+    two pages: the one being sent and the one asked for while it was. The rest of a burst is
+    an impatient repeat, not a wish for more pages: a press is answered with a toast (no
+    message), a command is told once per burst. A request that arrives just after a page was
+    delivered still waits its turn instead of being turned away.
+    """
+
+    def __init__(self, max_waiting: int = 1) -> None:
+        super().__init__(max_waiting)
+        self._told: set[int] = set()  # users told about turned-away commands in this burst
+
+    def tell_once(self, user_id: int) -> bool:
+        """True for the first turned-away command while the user's line is busy, then False."""
+        if user_id in self._told:
+            return False
+        self._told.add(user_id)
+        return True
+
+    def _leave(self, place: Place) -> None:
+        super()._leave(place)
+        if not self.busy(place.user_id):  # the burst is over: the next one is told again
+            self._told.discard(place.user_id)

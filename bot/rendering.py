@@ -111,13 +111,18 @@ def header_lines(
     return lines
 
 
-def result_keyboard(query_id: int, texts: Texts, more: bool) -> InlineKeyboardMarkup:
-    """👍 👎 under every result list, and "More ▸" while results remain."""
+def result_keyboard(query_id: int, texts: Texts, more_from: int | None) -> InlineKeyboardMarkup:
+    """👍 👎 under every result list, and "More ▸" while results remain.
+
+    The More button names the ranking entry its page starts at (`more:QUERY:START`), so a
+    second press of the same button is recognised as a repeat, not a wish for the page after.
+    """
     votes = [
         InlineKeyboardButton(texts.like_button, callback_data=f"vote:{query_id}:1"),
         InlineKeyboardButton(texts.dislike_button, callback_data=f"vote:{query_id}:-1"),
     ]
     rows = [votes]
-    if more:
-        rows.append([InlineKeyboardButton(texts.more_button, callback_data=f"more:{query_id}")])
+    if more_from is not None:
+        more = InlineKeyboardButton(texts.more_button, callback_data=f"more:{query_id}:{more_from}")
+        rows.append([more])
     return InlineKeyboardMarkup(rows)

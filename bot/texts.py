@@ -33,6 +33,8 @@ class Texts:
     failed: str
     failed_command: str
     disk_full: str
+    page_in_flight: str
+    already_sent: str
     unavailable: str
     send_audio: str
     stranger: str
@@ -88,6 +90,8 @@ ENGLISH = Texts(
     failed_command="😕 Something went wrong. Please try again.",
     disk_full="💾 Could not save: the server's disk is full. Nothing was changed; please try "
     "again later (an admin needs to free space).",
+    page_in_flight="⏳ Your results are on their way — one page at a time.",
+    already_sent="This page was already sent: see the messages below.",
     unavailable="🛠 The analysis service is unavailable right now. Please try again later.",
     send_audio="Send me a track (audio, document or voice note) and I will find similar music.",
     stranger="🔒 Sorry, this bot is private. Ask an admin to add you; your Telegram id is "
@@ -143,6 +147,8 @@ RUSSIAN = Texts(
     failed_command="😕 Что-то пошло не так. Попробуйте ещё раз.",
     disk_full="💾 Не удалось сохранить: на сервере закончилось место на диске. Ничего не "
     "изменилось; попробуйте позже (администратору нужно освободить место).",
+    page_in_flight="⏳ Результаты уже в пути — по одной странице за раз.",
+    already_sent="Эта страница уже отправлена: смотрите сообщения ниже.",
     unavailable="🛠 Сервис анализа сейчас недоступен. Попробуйте позже.",
     send_audio="Пришлите трек (аудио, документ или голосовое), и я найду похожую музыку.",
     stranger="🔒 Извините, это закрытый бот. Попросите администратора добавить вас; ваш "

@@ -1,5 +1,5 @@
 """Issue 16, the chat's part, against the real Application, workers and SQLite and the fake Bot
-API server: a 5xx on the status message, a full disk."""
+API server: a 5xx on the status message, a burst of More presses or /top, a full disk."""
 
 import asyncio
 import sqlite3
@@ -151,6 +151,93 @@ def calls_to_any(fake: FakeTelegram, chat_id: int, method: str, since: int) -> l
     return [
         c for c in fake.calls()[since:] if c.method == method and c.params.get("chat_id") == chat_id
     ]
+
+
+async def test_fifty_presses_of_more_send_the_next_page_once(
+    bot: BotApplication, fake: FakeTelegram, library: list[Path]
+) -> None:
+    user = FakeUser(9102, "Impatient")
+    first = await answered_track(bot, fake, user, library[CATALOG_SIZE], "more-burst")
+    message_id = first.params["message_id"]
+    more = [
+        button["callback_data"]
+        for row in first.params["reply_markup"]["inline_keyboard"]
+        for button in row
+        if button["callback_data"].startswith("more:")
+    ]
+    assert len(more) == 1 and more[0].endswith(":10")  # the button names its page
+
+    mark = fake.mark()
+    fake.push_updates([fake.callback_query(user, message_id, more[0]) for _ in range(BURST)])
+    await fake.wait_for_async("answerCallbackQuery", BURST, since=mark, timeout=120)
+    await idle(bot, fake)
+    sent = calls_to(fake, user.id, "sendMessage", mark)
+    pages = [numbers(c.params["text"]) for c in sent]
+    print(f"\n{BURST} presses of More: {len(sent)} messages sent, pages {pages}")
+    assert pages == [list(range(11, CATALOG_SIZE + 1))]  # once, and nothing else sent
+    answers = [c for c in fake.calls()[mark:] if c.method == "answerCallbackQuery"]
+    assert len(answers) == BURST and all(c.ok for c in answers)
+    query = await resources_of(bot).database.queries.latest_for_user(user.id)
+    assert query is not None and query.position == CATALOG_SIZE
+
+    mark = fake.mark()  # a later press of the same button: its page was sent, said in a toast
+    fake.push_update(fake.callback_query(user, message_id, more[0]))
+    toast = await fake.wait_for_async("answerCallbackQuery", since=mark)
+    assert "already sent" in toast[-1].params["text"]
+    await idle(bot, fake)
+    assert not calls_to(fake, user.id, "sendMessage", mark)
+
+    # a button from before buttons named their page (more:QUERY): a burst of it gives
+    # successive pages from the stored position, never copies, at most two
+    database = resources_of(bot).database
+    assert await database.queries.set_position(query.id, 0) == 0
+    mark = fake.mark()
+    legacy = f"more:{query.id}"
+    fake.push_updates([fake.callback_query(user, message_id, legacy) for _ in range(BURST)])
+    await fake.wait_for_async("answerCallbackQuery", BURST, since=mark, timeout=120)
+    await idle(bot, fake)
+    pages = [numbers(c.params["text"]) for c in calls_to(fake, user.id, "sendMessage", mark)]
+    print(f"{BURST} presses of an old More button from the top: pages {pages}")
+    assert pages == [list(range(1, 11)), list(range(11, CATALOG_SIZE + 1))]
+
+
+async def test_fifty_top_commands_send_successive_pages_and_at_most_one_notice(
+    bot: BotApplication, fake: FakeTelegram, library: list[Path]
+) -> None:
+    user = FakeUser(9103, "Typist")
+    await answered_track(bot, fake, user, library[3], "top-burst")
+
+    mark = fake.mark()
+    fake.push_updates([fake.text_message(user, "/top") for _ in range(BURST)])
+    await idle(bot, fake)
+    sent = calls_to(fake, user.id, "sendMessage", mark)
+    pages = [numbers(c.params["text"]) for c in sent if numbers(c.params["text"])]
+    no_more = [c for c in sent if "That was everything" in c.params["text"]]
+    notices = [c for c in sent if "on their way" in c.params["text"]]
+    print(
+        f"\n{BURST} /top: {len(sent)} messages sent, pages {pages}, "
+        f"no more {len(no_more)}, notices {len(notices)}"
+    )
+    query = await resources_of(bot).database.queries.latest_for_user(user.id)
+    assert query is not None and query.position == len(query)  # a catalog track: itself left out
+    assert pages == [list(range(11, len(query) + 1))]  # successive pages only: here, one
+    assert len(no_more) <= 1 and len(notices) <= 1  # the one waiting, the rest told once
+    assert len(sent) == len(pages) + len(no_more) + len(notices)
+
+    mark = fake.mark()
+    fake.push_update(fake.text_message(user, "/top"))
+    await fake.wait_for_async(to(user.id, "sendMessage", "That was everything"), since=mark)
+
+    # from the top again: the burst's pages follow each other
+    assert await resources_of(bot).database.queries.set_position(query.id, 0) == 0
+    mark = fake.mark()
+    fake.push_updates([fake.text_message(user, "/top") for _ in range(BURST)])
+    await idle(bot, fake)
+    sent = calls_to(fake, user.id, "sendMessage", mark)
+    pages = [numbers(c.params["text"]) for c in sent if numbers(c.params["text"])]
+    print(f"{BURST} /top from the top: {len(sent)} messages sent, pages {pages}")
+    assert pages == [list(range(1, 11)), list(range(11, len(query) + 1))]
+    assert len(sent) <= 3
 
 
 async def _fill(
