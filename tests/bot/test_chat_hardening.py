@@ -165,7 +165,7 @@ async def test_fifty_presses_of_more_send_the_next_page_once(
         for button in row
         if button["callback_data"].startswith("more:")
     ]
-    assert len(more) == 1 and more[0].endswith(":10")  # the button names its page
+    assert len(more) == 1
 
     mark = fake.mark()
     fake.push_updates([fake.callback_query(user, message_id, more[0]) for _ in range(BURST)])
@@ -175,6 +175,7 @@ async def test_fifty_presses_of_more_send_the_next_page_once(
     pages = [numbers(c.params["text"]) for c in sent]
     print(f"\n{BURST} presses of More: {len(sent)} messages sent, pages {pages}")
     assert pages == [list(range(11, CATALOG_SIZE + 1))]  # once, and nothing else sent
+    assert more[0].endswith(":10")  # the button names its page: a repeat is recognised
     answers = [c for c in fake.calls()[mark:] if c.method == "answerCallbackQuery"]
     assert len(answers) == BURST and all(c.ok for c in answers)
     query = await resources_of(bot).database.queries.latest_for_user(user.id)
