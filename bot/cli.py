@@ -157,11 +157,11 @@ async def reindex_command(arguments: argparse.Namespace, settings: Settings) -> 
                     try:
                         await reindexer.run(tracks, s)
                     except asyncio.CancelledError:
-                        print(printable("\n".join(reindexer.summary.lines())))
+                        print("\n".join(map(printable, reindexer.summary.lines())))
                         print("interrupted: the tracks counted above are saved; rerun to continue")
                         raise
     summary = reindexer.summary
-    print(printable("\n".join(summary.lines())))
+    print("\n".join(map(printable, summary.lines())))
     return EXIT_FAILURES if summary.failures else 0
 
 
