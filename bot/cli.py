@@ -12,7 +12,6 @@ import logging
 import os
 import signal
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
@@ -128,11 +127,13 @@ async def reindex_command(arguments: argparse.Namespace, settings: Settings) -> 
     from bot.recommender import adopt_previous_vectors
     from bot.reindex import Reindexer
     from bot.yandex_client import YandexAccessError, YandexCallError, YandexMusic
+    from bot.yandex_import import download_folder
 
     yandex = load_yandex_settings()
     music = YandexMusic(yandex.token, yandex.api_url) if yandex.token else None
-    with tempfile.TemporaryDirectory(prefix="soundalike-reindex-") as folder:
-        downloads = Path(folder)  # Yandex Music tracks fetched again, each deleted once embedded
+    # Yandex Music tracks fetched again, each deleted once embedded; a killed run's leftovers
+    # are removed by the next run (import-yandex's private folder beside the database)
+    with download_folder(settings.database_path) as downloads:
         async with Database(settings.database_path) as database:
             await adopt_previous_vectors(database, settings.model)
             reindexer = Reindexer(database, settings.model.model_id, music, downloads)

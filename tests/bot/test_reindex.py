@@ -138,6 +138,9 @@ def test_reindex_downloads_yandex_music_tracks_again(tmp_path: Path) -> None:
 
         fake.fail("download-info", 404, track_id=track_ids[2])  # taken down since the import
         env = {**fake.env(), "TMPDIR": str(scratch)}
+        dead_run = tmp_path / "catalog.sqlite3.yandex-downloads" / "run-killed"
+        dead_run.mkdir(parents=True)
+        (dead_run / f"{track_ids[0]}.part").write_bytes(b"half a track")  # a kill -9's leftover
         done = run_bot("reindex", database=database, model="msd-vgg/pool5", env=env)
         assert done.returncode == 0, done.stderr
         assert done.stdout.splitlines()[0] == (
@@ -147,6 +150,7 @@ def test_reindex_downloads_yandex_music_tracks_again(tmp_path: Path) -> None:
         assert "Yandex Music: removed" in done.stdout
         downloads = [r for r in fake.calls("download-info") if r.track_id in track_ids[:2]]
         assert len(downloads) >= 4  # the import's and the reindex's
-    assert list(scratch.iterdir()) == []  # every download deleted once embedded
+    assert list(scratch.iterdir()) == []  # downloads live beside the database, not in TMPDIR
+    assert list((tmp_path / "catalog.sqlite3.yandex-downloads").iterdir()) == []  # all removed
     model_id = parse_model_spec("msd-vgg/pool5").model_id
     assert vectors_per_model(database) == {"mfcc-stats@fe1": 3, model_id: 2}
