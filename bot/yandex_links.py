@@ -67,7 +67,7 @@ class LinkError(ValueError):
     """A link that is not one of the understood Yandex Music forms; the message says why."""
 
 
-_ID = r"(\d{1,12})"
+_ID = r"([0-9]{1,12})"  # ASCII digits only: `\d` takes "١٢٣" too
 _LOGIN = r"([A-Za-z0-9][A-Za-z0-9._-]{0,63})"
 # New-style playlists: a UUID, sometimes behind a short prefix such as "lk." or "ar.".
 _HEX = "[0-9a-fA-F]"

@@ -73,6 +73,7 @@ def test_every_link_kind_is_understood(link: str, target: object) -> None:
         ("https://music.yandex.ru/playlists/not-a-uuid", "not a link to an album"),
         ("https://music.yandex.ru/genre/rock", "not a link to an album"),
         ("https://music.yandex.ru/album/1234567890123", "not a link to an album"),
+        ("https://music.yandex.ru/album/١٢٣", "not a link to an album"),  # digits, not ASCII
         ("https://music.yandex.ru:99999/album/1", "not a link"),
     ],
 )
