@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.config import Settings, load_yandex_settings
+from bot.names import printable
 from bot.yandex_client import YandexAccessError, YandexCallError, YandexMusic
 from bot.yandex_links import LINK_FORMS, LikedTracks, LinkError, Target, parse_links
 from storage import Database
@@ -111,7 +112,7 @@ async def link_yandex_command(arguments: argparse.Namespace, settings: Settings)
         return EXIT_FAILURES
     async with Database(settings.database_path) as database:
         report = await link_catalog(database, music, dry_run=arguments.dry_run)
-    print("\n".join(report.lines(arguments.dry_run)))
+    print("\n".join(map(printable, report.lines(arguments.dry_run))))
     return EXIT_FAILURES if report.failed else 0
 
 
