@@ -45,7 +45,7 @@ class MusicnnLayers(Runner):
         import keras
 
         from core.models.musicnn import MusicnnModel
-        from core.models.runtime import tensorflow
+        from core.models.runtime import tensorflow, traced
 
         ordered = sorted(layers, key=lambda layer: layer != "mean_max_pool")
         self.specs = tuple(f"{family}/{layer}" for layer in ordered)
@@ -68,7 +68,7 @@ class MusicnnLayers(Runner):
 
         tf = tensorflow()
         signature = [tf.TensorSpec([None, MUSICNN_PATCH_FRAMES, MUSICNN_MEL_BANDS], tf.float32)]
-        self._forward = tf.function(forward, input_signature=signature)
+        self._forward = traced(forward, signature)  # no AutoGraph: no files left in TMPDIR
 
     def outputs(self, patches: npt.NDArray[np.float32]) -> dict[str, PatchOutputs]:
         *values, tags = self._forward(np.ascontiguousarray(patches, dtype=np.float32))

@@ -1,6 +1,10 @@
 """Runners: layers of one musicnn checkpoint share a forward pass that equals predict()."""
 
+import tempfile
+from pathlib import Path
+
 import numpy as np
+import pytest
 from audio_factory import synth_music
 
 from core.models.musicnn import MusicnnModel
@@ -8,7 +12,10 @@ from core.models.spec import parse_model_spec
 from evaluation.runners import MusicnnLayers, build_runners
 
 
-def test_musicnn_layers_share_one_pass_that_equals_predict() -> None:
+def test_musicnn_layers_share_one_pass_that_equals_predict(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where AutoGraph would write
     specs = [
         parse_model_spec("msd-musicnn/penultimate"),
         parse_model_spec("msd-musicnn/mean_max_pool"),
@@ -25,3 +32,4 @@ def test_musicnn_layers_share_one_pass_that_equals_predict() -> None:
     )
     np.testing.assert_allclose(outputs["msd-musicnn/penultimate"].tags, expected.tags, atol=1e-5)
     assert outputs["msd-musicnn/mean_max_pool"].embeddings.shape == (patches.shape[0], 1506)
+    assert list(tmp_path.iterdir()) == []  # traced without AutoGraph: nothing to leave behind
