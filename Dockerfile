@@ -15,6 +15,7 @@ RUN pip install --no-cache-dir -r requirements.txt \
 
 COPY core ./core
 COPY storage ./storage
+COPY catalog ./catalog
 COPY evaluation ./evaluation
 COPY bot ./bot
 

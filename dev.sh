@@ -86,7 +86,7 @@ case "${1:-}" in
     test-scale)
         setup
         "$VENV/bin/python" -m pip install -q -r requirements-scale.txt -r requirements-ray.txt
-        exec "$VENV/bin/python" -m pytest -q tests/core/test_index.py tests/bot/test_catalog_index.py \
+        exec "$VENV/bin/python" -m pytest -q tests/core/test_index.py tests/catalog/test_catalog_index.py \
             tests/core/test_ray_embedding.py tests/bot/test_ray_bot.py tests/bot/test_embedders.py \
             tests/core/test_ray_connect.py
         ;;

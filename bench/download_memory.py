@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/download_memory.py ptb|stream [--files 20] [--mb 13.6]
 
-The fake Bot API server (tests/fake_telegram.py) runs in a child process holding the files, so
+The fake Bot API server (tests/support/fake_telegram.py) runs in a child process with the files, so
 only the downloading side is measured: `ptb` uses PTB's File.download_to_drive (the file is held
 whole in memory, then written), `stream` uses bot.download.download (chunks to disk). Prints
 this process's peak RSS before and after the downloads.
@@ -19,7 +19,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "support")]
 
 
 def peak_mb() -> float:

@@ -21,7 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.embedding_speed import make_track
-from bot.importer import Importer
+from catalog.importer import Importer
 from core.embedding_service import EmbeddingService
 from core.models import DEFAULT_MODEL, parse_model_spec
 from storage import Database

@@ -3,7 +3,7 @@
     python bench/index_speed.py [--sizes 10000 30000 100000 1000000] [--ten-million]
 
 For each catalog size: exact top-100 (core.ranking.rank, median ms per query) and the index's
-top-100 (median ms), which is what the bot serves above the crossover (bot/catalog_index.py
+top-100 (median ms), which is what the bot serves above the crossover (catalog/index.py
 ranks with the index alone, its half-precision copies giving the scores), with its recall@10
 against exact; build time; and the index's resident memory per million vectors (resident
 memory before and after the build), which is what the bot holds for ranking there: it releases
@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from bot.catalog_index import CatalogIndex
+from catalog.index import CatalogIndex
 from core import index as ann
 from core.ranking import rank
 from storage import CatalogCache, Database

@@ -3,7 +3,7 @@
     .venv/bin/python bench/ray_speed.py [--tracks 12] [--runs 3] [--model msd-vgg/pool5]
 
 Needs the optional `ray` (requirements-ray.txt). Starts real Ray clusters on this machine with
-the tests' helper (tests/ray_cluster.py: token auth, one CPU per node) and prints, with the
+the tests' helper (tests/support/ray_cluster.py: token auth, one CPU per node) and prints, with the
 cores and load average:
 
 1. per-track overhead: one track at a time (so each waits for nothing but itself), through two
@@ -32,12 +32,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(1, str(ROOT / "tests"))
+sys.path.insert(1, str(ROOT / "tests" / "support"))
 
 from ray_cluster import running_cluster  # noqa: E402  (sets Ray's token before ray is imported)
 
 from bench.embedding_speed import make_track  # noqa: E402
-from bot.importer import Importer  # noqa: E402
+from catalog.importer import Importer  # noqa: E402
 from core.embedding_service import Embedder, EmbeddingService  # noqa: E402
 from core.models import DEFAULT_MODEL, ModelSpec, parse_model_spec  # noqa: E402
 from core.ray_embedding import RayEmbeddingService  # noqa: E402

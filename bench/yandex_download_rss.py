@@ -3,9 +3,9 @@
     .venv/bin/python bench/yandex_download_rss.py
 
 Each run is a fresh `python -m bot import-yandex` (mfcc model, one worker) against the stand-in
-(tests/fake_yandex.py); the body stops at the 200 MB cap. Two peaks are printed: the importer's
-own process (getrusage of itself at exit: the download streams through it) and the largest
-process of the run (/usr/bin/time -v: the embedding worker, whose size is TensorFlow's).
+(tests/support/fake_yandex.py); the body stops at the 200 MB cap. Two peaks are printed: the
+importer's own process (getrusage of itself at exit: the download streams through it) and the
+largest process of the run (/usr/bin/time -v: the embedding worker, whose size is TensorFlow's).
 """
 
 import os
@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "tests" / "support"))
 
 from fake_yandex import FakeYandex  # noqa: E402
 

@@ -4,7 +4,7 @@ files, tracks per second into a fresh catalog.
     .venv/bin/python bench/yandex_import_speed.py [--tracks 12] [--runs 3] [--workers N]
 
 Generates four-minute 192 kbps stereo mp3s (bench/embedding_speed.make_track), serves them from
-tests/fake_yandex.py (the real library, download-info → XML → signed link over TLS, on
+tests/support/fake_yandex.py (the real library, download-info → XML → signed link over TLS, on
 127.0.0.1: no network latency, so this measures our overhead and the overlap, not a real
 connection), and imports one album link with the real YandexImport: downloads (three at once)
 overlapped with embedding. The same files are then imported from a folder with the plain
@@ -22,15 +22,15 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "support")]
 
 from fake_yandex import FakeYandex  # noqa: E402
 
 from bench.embedding_speed import make_track  # noqa: E402
-from bot.importer import Importer  # noqa: E402
-from bot.yandex_client import YandexMusic  # noqa: E402
-from bot.yandex_import import YandexImport  # noqa: E402
-from bot.yandex_links import parse_link  # noqa: E402
+from catalog.importer import Importer  # noqa: E402
+from catalog.yandex.client import YandexMusic  # noqa: E402
+from catalog.yandex.importer import YandexImport  # noqa: E402
+from catalog.yandex.links import parse_link  # noqa: E402
 from core.embedding_service import EmbeddingService  # noqa: E402
 from core.models import DEFAULT_MODEL, parse_model_spec  # noqa: E402
 from storage import Database  # noqa: E402

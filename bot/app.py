@@ -30,8 +30,8 @@ from bot import access, handlers
 from bot.config import BotSettings, ConfigError
 from bot.context import BotApplication, BotContext, BotData, Resources
 from bot.embedders import describe, make_embedder
-from bot.recommender import Recommender, adopt_previous_vectors
-from bot.reindex import serving_model
+from catalog.recommender import Recommender, adopt_previous_vectors
+from catalog.reindex import serving_model
 from storage import Database
 
 log = logging.getLogger(__name__)

@@ -11,7 +11,8 @@ from pathlib import Path
 
 from dotenv import dotenv_values
 
-from bot.numbers import parse_number, parse_user_id
+from bot.numbers import parse_user_id
+from catalog.numbers import parse_number
 from core.errors import ModelFileError
 from core.models import DEFAULT_MODEL, ModelSpec, parse_model_spec
 

@@ -14,8 +14,8 @@ from telegram.ext import Application, CallbackContext, ExtBot
 
 from bot.config import BotSettings
 from bot.queues import PagingLine, UserQueues
-from bot.recommender import Recommender
 from bot.refusals import Refusals
+from catalog.recommender import Recommender
 from storage import Database
 
 

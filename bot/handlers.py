@@ -20,9 +20,7 @@ from telegram.error import BadRequest, TelegramError
 from bot.context import BotContext, Resources, pressed, sender
 from bot.delivery import announce, deliver, send
 from bot.download import download
-from bot.numbers import SQLITE_INT_MAX, parse_number, parse_row_id
 from bot.queues import MAX_WAITING_PER_USER
-from bot.recommender import EmptyCatalogError
 from bot.rendering import (
     HEADER_NAME_BUDGET,
     header_lines,
@@ -33,6 +31,8 @@ from bot.rendering import (
     split_messages,
 )
 from bot.texts import Texts, texts_for
+from catalog.numbers import SQLITE_INT_MAX, parse_number, parse_row_id
+from catalog.recommender import EmptyCatalogError
 from core.audio import AUDIO_SUFFIXES
 from core.constants import MIN_TRACK_SECONDS
 from core.errors import (

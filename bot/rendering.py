@@ -14,9 +14,9 @@ from html import escape, unescape
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.constants import MessageLimit
 
-from bot.links import display_name, track_url
-from bot.recommender import Recommendation
 from bot.texts import Texts
+from catalog.links import display_name, track_url
+from catalog.recommender import Recommendation
 from storage import Track
 
 MESSAGE_LIMIT = MessageLimit.MAX_TEXT_LENGTH  # 4096 UTF-16 code units after entity parsing

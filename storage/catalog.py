@@ -4,7 +4,7 @@ Ranking a query needs every catalog vector of the query's model; reading thousan
 query would dominate its latency. `CatalogCache` reads the catalog revision (one row, bumped by
 triggers on any change to the embeddings, from any connection or process) before each use and
 reloads the matrix only when the revision moved. A caller that ranks through an index of the
-catalog instead (bot/catalog_index.py, above its crossover) `release`s the matrix once the index
+catalog instead (catalog/index.py, above its crossover) `release`s the matrix once the index
 is current and checks `revision` before each query.
 """
 

@@ -57,8 +57,8 @@ MUSICNN_LAYERS: Final[dict[str, dict[str, int]]] = {
 # embedded by windows (core/models/fusion.py), which scatter further: re-encodes ≥ 0.9406
 # (median 0.977) against their catalog vectors, a track's best other match ≤ 0.9653. So a
 # windowed query whose best match reaches DUPLICATE_SUSPECT_SIMILARITY is embedded again as the
-# catalog embeds it, and that vector decides (bot/recommender.py): all 106 re-encodes found, 8.5 %
-# of the other queries pay the second embedding.
+# catalog embeds it, and that vector decides (catalog/recommender.py): all 106 re-encodes found,
+# 8.5 % of the other queries pay the second embedding.
 NEAR_DUPLICATE_SIMILARITY: Final[dict[str, float]] = {
     "msd-vgg/pool5": 0.98,
     "fusion:aisfx+msd-vgg/pool5": 0.977,

@@ -14,8 +14,8 @@ from bot_harness import ADMIN, allow, resources_of, running, send_track, setting
 from fake_telegram import DOWNLOAD, PROXY_502_PAGE, Call, FakeTelegram, FakeUser
 
 from bot.context import BotApplication
-from bot.importer import Importer
-from bot.metadata import MetadataTable, TrackMetadata
+from catalog.importer import Importer
+from catalog.metadata import MetadataTable, TrackMetadata
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

@@ -13,7 +13,7 @@ from bot_harness import ADMIN, allow, resources_of, running, send_track, setting
 from fake_telegram import PROXY_502_PAGE, Call, FakeTelegram, FakeUser
 
 from bot.context import BotApplication
-from bot.importer import Importer
+from catalog.importer import Importer
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

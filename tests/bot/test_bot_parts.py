@@ -11,7 +11,6 @@ from telegram import Audio, Chat, Document, Message, User, Voice
 from bot.config import ConfigError, load_bot_settings
 from bot.handlers import attachment_of
 from bot.queues import Place, UserQueues
-from bot.recommender import Recommendation
 from bot.refusals import Refusals
 from bot.rendering import (
     MESSAGE_LIMIT,
@@ -22,6 +21,7 @@ from bot.rendering import (
     visible_length,
 )
 from bot.texts import ENGLISH, RUSSIAN, Texts, texts_for
+from catalog.recommender import Recommendation
 from storage import Track
 
 TOKEN = "123456789:" + "A" * 35

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from cli_process import run_bot
 
-from bot import cli
+from bot.cli.main import main as cli
 from bot.config import ConfigError, load_bot_settings, load_settings
 from bot.embedders import make_embedder
 from core.embedding_service import EmbeddingService

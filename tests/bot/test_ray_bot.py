@@ -1,4 +1,4 @@
-"""The same bot and commands, unchanged, on a real two-node Ray cluster (tests/ray_cluster.py,
+"""The same bot and commands on a real two-node Ray cluster (tests/support/ray_cluster.py,
 one per module): `import` committing as it goes and resuming after kill -9, a node killed
 mid-import losing nothing, `import-yandex` with the actors downloading, and the bot answering
 through the fake Bot API, through a lost node, and plainly when no worker is left.
@@ -29,10 +29,10 @@ from ray_cluster import RayCluster, running_cluster  # sets Ray's token before r
 pytest.importorskip("ray", reason="the optional Ray backend: pip install -r requirements-ray.txt")
 
 from bot.context import BotApplication
-from bot.importer import Importer
-from bot.yandex_client import YandexMusic
-from bot.yandex_import import YandexImport
-from bot.yandex_links import parse_links
+from catalog.importer import Importer
+from catalog.yandex.client import YandexMusic
+from catalog.yandex.importer import YandexImport
+from catalog.yandex.links import parse_links
 from core.models import parse_model_spec
 from core.ray_embedding import RayEmbeddingService
 from storage import Database

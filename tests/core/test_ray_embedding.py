@@ -1,4 +1,4 @@
-"""The Ray backend against a real two-node Ray cluster on this machine (tests/ray_cluster.py),
+"""The Ray backend against a two-node Ray cluster on this machine (tests/support/ray_cluster.py),
 started once for the module: the same vectors as the local pool, the same error types, bounded
 in-flight work, lost actors' tracks retried, NoWorkersError when none is left, and actors that
 fetch audio themselves. Skipped without the optional `ray` (requirements-ray.txt)."""

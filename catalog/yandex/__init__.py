@@ -1,0 +1,2 @@
+"""Yandex Music as a catalog source: the client, its links, the importer and matching
+files to Yandex tracks."""
