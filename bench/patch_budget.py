@@ -1,4 +1,4 @@
-"""What the patch cap costs in quality: the default model with 6 … all patches per track.
+"""What the patch cap costs in quality: msd-vgg/pool5 alone with 6 … all patches per track.
 
     .venv/bin/python -m bot eval DIR --models msd-vgg/pool5 --cache CACHE   # excerpts, once
     .venv/bin/python bench/patch_budget.py DIR CACHE

@@ -37,7 +37,8 @@ def part_field(part: str, index: int) -> str:
     return part if index == 0 else f"{part}.{index}"
 
 
-# The default model the others are compared with in the paired bootstrap.
+# The baseline the others are compared with in the paired bootstrap: MSD_vgg alone, the
+# single-network model the fusion replaced as the default (core.models.DEFAULT_MODEL).
 BASELINE = "msd-vgg/pool5"
 
 # Fused when both are evaluated: their unit vectors (raw, or each standardised) side by side.

@@ -1,5 +1,6 @@
 """The rows that choose the default: patch budgets of one model, fusions scored from their parts'
-caches with core's own standardisation, and a paired bootstrap over groups against the default.
+caches with core's own standardisation, and a paired bootstrap over groups against the baseline
+(evaluation.specs.BASELINE).
 
 A smaller budget of k patches is the evenly spaced subset of the cached ones (close to, not
 exactly, k evenly spaced patches of the whole track). A fusion's "z" row standardises every part
