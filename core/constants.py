@@ -13,6 +13,13 @@ MUSICNN_HOP: Final = 256
 MUSICNN_MEL_BANDS: Final = 96
 MUSICNN_PATCH_FRAMES: Final = 187  # librosa.time_to_frames(3 s) + 1: ≈ 3 s of audio per patch
 MUSICNN_LOG_GAIN: Final = 10_000.0  # features are log10(MUSICNN_LOG_GAIN · mel + 1)
+# The embedding layers of the two MSD checkpoints and their widths; an architecture's first layer
+# is the one its spec names without a layer ("msd-vgg" is "msd-vgg/pool5", core/models/spec.py).
+# "mean_max_pool" is mean_pool followed by max_pool.
+MUSICNN_LAYERS: Final[dict[str, dict[str, int]]] = {
+    "msd-vgg": {"pool5": 256},
+    "msd-musicnn": {"penultimate": 200, "mean_pool": 753, "max_pool": 753, "mean_max_pool": 1506},
+}
 
 # --- the seed-compatible CNN (the original project's Model.h5) ---------------------------------
 SEED_SAMPLE_RATE: Final = 44_100

@@ -9,8 +9,9 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from core.constants import MUSICNN_LAYERS
 from core.embedding import section_vectors
-from core.models.spec import MUSICNN_LAYERS, ModelSpec
+from core.models.spec import ModelSpec
 from evaluation.cache import Part, SpecCache
 from evaluation.corpus import Track
 from evaluation.excerpts import EXCERPT_BITRATE, EXCERPT_SECONDS, REENCODE_BITRATE, REENCODE_EVERY

@@ -19,6 +19,7 @@ from core.audio import rms
 from core.constants import (
     MUSICNN_FFT_SIZE,
     MUSICNN_HOP,
+    MUSICNN_LAYERS,
     MUSICNN_LOG_GAIN,
     MUSICNN_MEL_BANDS,
     MUSICNN_PATCH_FRAMES,
@@ -30,7 +31,6 @@ from core.constants import (
 from core.errors import ModelFileError
 from core.models.base import AudioModel, PatchOutputs
 from core.models.runtime import tensorflow, traced
-from core.models.spec import MUSICNN_LAYERS
 from core.models.weights import verified_package_file
 from core.patching import frame_patches
 from core.windows import WindowPlan
@@ -52,7 +52,7 @@ CHECKPOINT_FILES = (".data-00000-of-00001", ".index")
 
 @dataclass(frozen=True)
 class MusicnnVariant:
-    """One checkpoint of the package: its folder and file digests (its layers: spec.py)."""
+    """One checkpoint of the package: its folder and file digests (its layers: MUSICNN_LAYERS)."""
 
     checkpoint: str
     sha256: dict[str, str]

@@ -26,6 +26,7 @@ from core.constants import (
     MAX_PATCHES_PER_TRACK,
     MFCC_FRONT_END,
     MUSICNN_FRONT_END,
+    MUSICNN_LAYERS,
     MUSICNN_SAMPLE_RATE,
     SEED_FRONT_END,
     SEED_SAMPLE_RATE,
@@ -36,13 +37,6 @@ if TYPE_CHECKING:
     from core.models.base import AudioModel
 
 DEFAULT_MODEL: Final = "fusion:aisfx+msd-vgg/pool5"
-
-# The embedding layers of the two MSD checkpoints and their widths; the first is the default.
-# "mean_max_pool" is mean_pool followed by max_pool.
-MUSICNN_LAYERS: Final[dict[str, dict[str, int]]] = {
-    "msd-vgg": {"pool5": 256},
-    "msd-musicnn": {"penultimate": 200, "mean_pool": 753, "max_pool": 753, "mean_max_pool": 1506},
-}
 
 # Near-duplicate thresholds (cosine of a query's best match at or above which the query *is* that
 # catalog track), tuned per vector space; a model without one never claims a duplicate.

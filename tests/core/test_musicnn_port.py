@@ -10,7 +10,12 @@ from audio_factory import encode, synth_music
 from musicnn_reference import run_reference
 
 from core.audio import decode
-from core.constants import MUSICNN_MEL_BANDS, MUSICNN_PATCH_FRAMES, MUSICNN_SAMPLE_RATE
+from core.constants import (
+    MUSICNN_LAYERS,
+    MUSICNN_MEL_BANDS,
+    MUSICNN_PATCH_FRAMES,
+    MUSICNN_SAMPLE_RATE,
+)
 from core.errors import ModelFileError
 from core.models.musicnn import (
     MSD_MUSICNN,
@@ -22,7 +27,6 @@ from core.models.musicnn import (
     checkpoint_folder,
     log_mel,
 )
-from core.models.spec import MUSICNN_LAYERS
 from core.patching import frame_patches
 
 TOLERANCE = 1e-4
