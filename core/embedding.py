@@ -33,7 +33,7 @@ from core.constants import (
 )
 from core.errors import NotAudioError, SilentError, TooShortError
 from core.models.base import AudioModel, TrackModel, TrackOutputs, WindowedModel
-from core.patching import evenly_spaced
+from core.patch_selection import evenly_spaced
 from core.windows import Windows, plan_windows
 
 

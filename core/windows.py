@@ -25,7 +25,7 @@ from core.constants import (
     WINDOW_SPAN_SECONDS,
     WINDOW_TAIL_SECONDS,
 )
-from core.patching import evenly_spaced
+from core.patch_selection import evenly_spaced
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ import numpy.typing as npt
 
 from core.embedding import fused_sections, section_vectors, track_vector
 from core.models.spec import ModelSpec
-from core.patching import evenly_spaced
+from core.patch_selection import evenly_spaced
 from core.standardise import blended, standardise
 from evaluation.cache import Part, SpecCache
 from evaluation.metrics import Clips, clip_ranks, leave_one_out, own_ranks

@@ -44,7 +44,7 @@ from core.errors import ModelFileError
 from core.models.base import AudioModel, PatchOutputs
 from core.models.runtime import tensorflow, traced
 from core.models.weights import verified_package_file
-from core.patching import evenly_spaced, frame_patches
+from core.patch_selection import evenly_spaced, frame_patches
 from core.windows import WindowPlan
 
 CHECKPOINT = "models/checkpoint.pth"

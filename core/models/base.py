@@ -8,7 +8,7 @@ import numpy as np
 import numpy.typing as npt
 
 from core.constants import MAX_PATCHES_PER_TRACK
-from core.patching import evenly_spaced
+from core.patch_selection import evenly_spaced
 
 if TYPE_CHECKING:
     from core.windows import WindowPlan, Windows
@@ -67,7 +67,7 @@ class AudioModel(ABC):
     def chosen_patches(self, audio: npt.NDArray[np.float32], cap: int) -> npt.NDArray[np.float32]:
         """The at most `cap` evenly spaced patches of `audio` a track is embedded from.
 
-        Equal to `patches(audio)` at `core.patching.evenly_spaced` indices; a model may
+        Equal to `patches(audio)` at `core.patch_selection.evenly_spaced` indices; a model may
         override it to compute the features of those patches only.
         """
         patches = self.patches(audio)

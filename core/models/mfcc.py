@@ -13,7 +13,7 @@ import numpy.typing as npt
 
 from core.constants import MUSICNN_SAMPLE_RATE
 from core.models.base import AudioModel, PatchOutputs
-from core.patching import frame_patches
+from core.patch_selection import frame_patches
 
 # The musicnn models' rate, so that the evaluation decodes a track once for all three models;
 # 8 kHz of bandwidth covers what these features describe (timbre, brightness, noisiness).

@@ -32,7 +32,7 @@ from core.errors import ModelFileError
 from core.models.base import AudioModel, PatchOutputs
 from core.models.runtime import tensorflow, traced
 from core.models.weights import verified_package_file
-from core.patching import frame_patches
+from core.patch_selection import frame_patches
 from core.windows import WindowPlan
 
 # The 50 Million Song Dataset tags, in the order of the models' outputs (musicnn's

@@ -23,7 +23,7 @@ from core.models.aisfx import (
     log_mel,
     read_checkpoint,
 )
-from core.patching import evenly_spaced, frame_patches
+from core.patch_selection import evenly_spaced, frame_patches
 
 HERE = Path(__file__).resolve().parent
 GOLDEN = HERE.parent / "golden" / "warm_ink_excerpt.mp3"

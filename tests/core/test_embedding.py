@@ -11,7 +11,6 @@ from core.constants import MAX_PATCHES_PER_TRACK, MUSICNN_SAMPLE_RATE, SECTIONS_
 from core.embedding import embed_audio, embed_file, fused_sections, section_vectors
 from core.errors import NotAudioError, TooShortError
 from core.models.musicnn import MSD_TAGS, MusicnnModel
-from core.patching import evenly_spaced, frame_patches
 
 
 def test_a_track_becomes_a_unit_vector_with_tags(music_file: Path, vgg_model: MusicnnModel) -> None:
@@ -110,22 +109,6 @@ def test_every_format_reaches_the_model(tmp_path: Path, vgg_model: MusicnnModel)
     for suffix in (".mp3", ".ogg", ".m4a", ".flac"):
         vector = embed_file(encode(music, tmp_path / f"a{suffix}"), vgg_model).vector
         assert float(vector @ reference) > 0.97, suffix
-
-
-def test_evenly_spaced_indices() -> None:
-    assert evenly_spaced(5, 10).tolist() == [0, 1, 2, 3, 4]
-    picked = evenly_spaced(80, 24)
-    assert len(picked) == 24 and picked[0] == 0 and picked[-1] == 79
-    assert (np.diff(picked) >= 3).all()
-    assert evenly_spaced(0, 24).tolist() == []
-
-
-def test_frame_patches_drops_the_incomplete_tail() -> None:
-    frames = np.arange(10 * 2, dtype=np.float32).reshape(10, 2)
-    patches = frame_patches(frames, 4)
-    assert patches.shape == (2, 4, 2)
-    np.testing.assert_array_equal(patches[1, 0], frames[4])
-    assert frame_patches(frames[:3], 4).shape == (0, 4, 2)
 
 
 def test_load_track_normalises_before_features(tmp_path: Path) -> None:

@@ -27,7 +27,7 @@ from core.models.musicnn import (
     checkpoint_folder,
     log_mel,
 )
-from core.patching import frame_patches
+from core.patch_selection import frame_patches
 
 TOLERANCE = 1e-4
 
