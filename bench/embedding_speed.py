@@ -32,9 +32,9 @@ import librosa
 import numpy as np
 import numpy.typing as npt
 
-from core.audio import check_analysable, decode
+from core.audio import check_analysable, decode, load_windows
 from core.constants import SEED_SAMPLE_RATE
-from core.embedding import embed_audio, embed_file, load_for, load_windows, model_input, warm_up
+from core.embedding import embed_audio, embed_file, load_for, model_input, warm_up
 from core.models import DEFAULT_MODEL, AudioModel, parse_model_spec
 from core.models.base import WindowedModel
 from core.models.fusion import FusionModel
@@ -125,11 +125,11 @@ def plain_figures(model: AudioModel, track: Path, runs: int) -> dict[str, float]
 def windowed_figures(model: WindowedModel, track: Path, runs: int) -> dict[str, float]:
     """A windowed model's stages as a query: its windows' decode, then per part features and
     network."""
-    windows = load_windows(track, model)
+    windows = load_windows(track, model.sample_rate, model.used_windows)
     assert windows is not None, "the bench's mp3 has a Xing header: its windows are decoded"
     figures = {
         f"decode ({windows.indices.shape[0]} of {windows.plan.count} windows, one ffmpeg)": (
-            median_seconds(lambda: load_windows(track, model), runs)
+            median_seconds(lambda: load_windows(track, model.sample_rate, model.used_windows), runs)
         )
     }
     if not isinstance(model, FusionModel):

@@ -11,12 +11,15 @@ allocate gigabytes whatever `-t` says. Two bounds hold whatever the header says:
 read first (mutagen, in-process) and absurd rates or channel counts are refused, and every ffmpeg
 runs under an address-space ceiling set by util-linux's `prlimit`, which execs ffmpeg: a limit
 set in the child without Python's preexec_fn, which is unsafe in a process running threads.
+
+A query for a windowed model (the fusion) is decoded by windows (`load_windows`): the same guard
+rails, and the rules for when a track is decoded whole instead.
 """
 
 import os
 import shutil
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import filetype
@@ -35,10 +38,11 @@ from core.constants import (
     PEAK_LIMIT,
     SILENCE_RMS,
     TARGET_RMS,
+    WINDOWED_DECODE_MAX_SHARE,
     WINDOWED_FFMPEG_STACK_BYTES,
 )
 from core.errors import DecodeTimeoutError, NotAudioError, SilentError, TooShortError
-from core.windows import WindowPlan
+from core.windows import WindowPlan, Windows, plan_windows
 
 # ffmpeg demuxer names (a name matches a demuxer listing it, e.g. "mov" covers mp4/m4a):
 # mp3, ogg/opus voice notes, m4a/aac, flac, wav, plus the usual containers of music files.
@@ -321,6 +325,56 @@ def decode_windows(
     if samples.shape[0] != len(which) * length:
         raise NotAudioError(NOT_DECODABLE)
     return samples.reshape(len(which), length)
+
+
+def load_windows(
+    path: Path, rate: int, used: Callable[[int], npt.NDArray[np.intp]]
+) -> Windows | None:
+    """The windows of `path` a windowed model reads, decoded at `rate` and checked
+    (core/windows.py), or None where they should not be decoded one by one: the header gives
+    no trustworthy duration, the windows would be more than WINDOWED_DECODE_MAX_SHARE of the
+    track, or the windowed ffmpeg run fails (the whole decode then decides, with its own error).
+
+    A silent sum of the channels is retried as their difference, as `decode` does. Raises
+    NotAudioError, DecodeTimeoutError, TooShortError, SilentError.
+
+    used: the model's `used_windows`: of a plan's window count, the windows it reads.
+    """
+    if not path.is_file():
+        raise NotAudioError(f"{path.name}: no such file")
+    duration = check_header(path)
+    if duration is None:
+        return None
+    seconds = min(duration, MAX_ANALYSIS_SECONDS)
+    plan = plan_windows(int(seconds * rate), rate)
+    which = used(plan.count)
+    decoded = len(which) * plan.length
+    if not decoded or decoded > WINDOWED_DECODE_MAX_SHARE * seconds * rate:
+        return None
+    try:
+        audio = decode_windows(path, plan, list(which))
+    except NotAudioError:
+        return None
+    if seconds < MIN_TRACK_SECONDS:
+        raise TooShortError(
+            f"the track is {seconds:.1f} s long; at least {MIN_TRACK_SECONDS:g} s are needed"
+        )
+    return _audible(Windows(plan, which, audio, seconds), path)
+
+
+def _audible(windows: Windows, path: Path) -> Windows:
+    """`windows`, or their channels' difference where the sum is silent (phase-inverted
+    stereo); SilentError where both are."""
+    lead, span = windows.plan.lead, windows.plan.span
+    if rms(windows.audio[:, lead : lead + span]) >= SILENCE_RMS:
+        return windows
+    try:
+        side = decode_windows(path, windows.plan, list(windows.indices), mix=DIFFERENCE_TO_MONO)
+    except NotAudioError:  # a mono source has no second channel: it really is silent
+        side = windows.audio
+    if rms(side[:, lead : lead + span]) < SILENCE_RMS:
+        raise SilentError("the track is silent")
+    return Windows(windows.plan, windows.indices, side, windows.duration)
 
 
 def check_analysable(audio: npt.NDArray[np.float32], sample_rate: int) -> None:

@@ -4,7 +4,7 @@ decode → loudness → model front end → evenly spaced patches (at most MAX_P
 one batched model call → mean over patches → L2 normalisation. The same patch vectors also give
 the track's section vectors, which name the track a short clip comes from (core.ranking).
 
-A windowed model (the fusion) decodes only the windows it reads (`load_windows`, core/windows.py).
+A windowed model (the fusion) decodes only the windows it reads (`core.audio.load_windows`).
 """
 
 from collections.abc import Sequence
@@ -14,27 +14,12 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from core.audio import (
-    DIFFERENCE_TO_MONO,
-    check_analysable,
-    check_header,
-    decode,
-    decode_windows,
-    normalise_loudness,
-    rms,
-)
-from core.constants import (
-    MAX_ANALYSIS_SECONDS,
-    MAX_PATCHES_PER_TRACK,
-    MIN_TRACK_SECONDS,
-    SECTIONS_PER_TRACK,
-    SILENCE_RMS,
-    WINDOWED_DECODE_MAX_SHARE,
-)
-from core.errors import NotAudioError, SilentError, TooShortError
+from core.audio import check_analysable, decode, load_windows, normalise_loudness
+from core.constants import MAX_PATCHES_PER_TRACK, SECTIONS_PER_TRACK
+from core.errors import TooShortError
 from core.models.base import AudioModel, TrackModel, TrackOutputs, WindowedModel
 from core.patch_selection import evenly_spaced
-from core.windows import Windows, plan_windows
+from core.windows import Windows
 
 
 @dataclass(frozen=True)
@@ -158,11 +143,11 @@ def embed_file(path: Path, model: AudioModel, *, query: bool = False) -> TrackEm
     """Decode and embed one file; raises core.errors.AudioError subclasses on bad input.
 
     `query`: the file is a user's question, not a catalog track. A windowed model (the fusion)
-    then reads only a few windows of a long track (`load_windows`), which is what makes an
-    answer fast; the catalog side, and any track too short for that, is decoded whole.
+    then reads only a few windows of a long track (`core.audio.load_windows`), which is what
+    makes an answer fast; the catalog side, and any track too short for that, is decoded whole.
     """
     if query and isinstance(model, WindowedModel):
-        windows = load_windows(path, model)
+        windows = load_windows(path, model.sample_rate, model.used_windows)
         if windows is not None:
             return embed_window_inputs(model.window_inputs(windows), windows, model)
     return embed_audio(load_for(path, model), model)
@@ -187,50 +172,3 @@ def _track_embedding(model: TrackModel, track: TrackOutputs, seconds: float) -> 
         patch_count=track.patch_count,
         sections=track.sections,
     )
-
-
-def load_windows(path: Path, model: WindowedModel) -> Windows | None:
-    """The windows of `path` that `model` reads, decoded and checked (core/windows.py), or None
-    where they should not be decoded one by one: the header gives no trustworthy duration, the
-    windows would be more than WINDOWED_DECODE_MAX_SHARE of the track, or the windowed ffmpeg
-    run fails (the whole decode then decides, with its own error).
-
-    A silent sum of the channels is retried as their difference, as `decode` does. Raises
-    NotAudioError, DecodeTimeoutError, TooShortError, SilentError.
-    """
-    if not path.is_file():
-        raise NotAudioError(f"{path.name}: no such file")
-    duration = check_header(path)
-    if duration is None:
-        return None
-    rate = model.sample_rate
-    seconds = min(duration, MAX_ANALYSIS_SECONDS)
-    plan = plan_windows(int(seconds * rate), rate)
-    which = model.used_windows(plan.count)
-    decoded = len(which) * plan.length
-    if not decoded or decoded > WINDOWED_DECODE_MAX_SHARE * seconds * rate:
-        return None
-    try:
-        audio = decode_windows(path, plan, list(which))
-    except NotAudioError:
-        return None
-    if seconds < MIN_TRACK_SECONDS:
-        raise TooShortError(
-            f"the track is {seconds:.1f} s long; at least {MIN_TRACK_SECONDS:g} s are needed"
-        )
-    return _audible(Windows(plan, which, audio, seconds), path)
-
-
-def _audible(windows: Windows, path: Path) -> Windows:
-    """`windows`, or their channels' difference where the sum is silent (phase-inverted
-    stereo); SilentError where both are."""
-    lead, span = windows.plan.lead, windows.plan.span
-    if rms(windows.audio[:, lead : lead + span]) >= SILENCE_RMS:
-        return windows
-    try:
-        side = decode_windows(path, windows.plan, list(windows.indices), mix=DIFFERENCE_TO_MONO)
-    except NotAudioError:  # a mono source has no second channel: it really is silent
-        side = windows.audio
-    if rms(side[:, lead : lead + span]) < SILENCE_RMS:
-        raise SilentError("the track is silent")
-    return Windows(windows.plan, windows.indices, side, windows.duration)

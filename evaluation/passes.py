@@ -20,8 +20,8 @@ import numpy as np
 import numpy.typing as npt
 from tqdm import tqdm
 
-from core.audio import check_analysable, decode
-from core.embedding import load_windows, model_input
+from core.audio import check_analysable, decode, load_windows
+from core.embedding import model_input
 from core.errors import AudioError, TooShortError
 from evaluation.cache import Part, SpecCache
 from evaluation.corpus import Track
@@ -114,7 +114,7 @@ class Pass:
 
         A fusion's runner decodes for itself, as the bot: its catalog side ("full", "excerpt")
         whole, its query side ("query", "reencode": a user's upload) by windows where
-        core.embedding.load_windows reads them.
+        core.audio.load_windows reads them.
         """
         prepared = Prepared(index)
         wanted = {r: self.runner_parts(index, r) for r in range(len(self.runners))}
@@ -139,7 +139,11 @@ class Pass:
                     assert isinstance(runner, FusionRunner)
                     fusion, path = runner.fusion, source or self.tracks[index].path
                     started = time.perf_counter()
-                    windows = load_windows(path, fusion) if part in QUERY_PARTS else None
+                    windows = (
+                        load_windows(path, fusion.sample_rate, fusion.used_windows)
+                        if part in QUERY_PARTS
+                        else None
+                    )
                     if windows is None:
                         whole = decode(path, fusion.sample_rate)
                         check_analysable(whole, fusion.sample_rate)

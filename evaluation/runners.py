@@ -91,7 +91,7 @@ class MusicnnLayers(Runner):
 
 class FusionRunner(Runner):
     """A fusion (core/models/fusion.py): its parts' per-patch outputs, cached per part, from
-    the bot's own functions (core.embedding.load_windows, the model's track_inputs and
+    the bot's own functions (core.audio.load_windows, the model's track_inputs and
     window_inputs, each part's predict)."""
 
     def __init__(self, spec: ModelSpec) -> None:

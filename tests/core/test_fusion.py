@@ -10,6 +10,7 @@ import pytest
 from audio_factory import encode, style_for, synth_music
 from spies import count_calls
 
+from core import audio as audio_module
 from core import embedding as embedding_module
 from core.constants import (
     AISFX_MAX_BLOCKS_PER_TRACK,
@@ -51,7 +52,7 @@ def test_a_catalog_track_is_decoded_whole_at_each_parts_own_budget(
 ) -> None:
     whole, windowed = (
         count_calls(monkeypatch, embedding_module, "decode"),
-        count_calls(monkeypatch, embedding_module, "decode_windows"),
+        count_calls(monkeypatch, audio_module, "decode_windows"),
     )
     stored = embed_file(tracks[0], fusion)
     assert (len(whole), len(windowed)) == (1, 0)
@@ -69,7 +70,7 @@ def test_a_users_long_track_is_read_by_its_windows_only_and_lands_by_its_catalog
     catalog = [embed_file(track, fusion) for track in tracks]
     whole, windowed = (
         count_calls(monkeypatch, embedding_module, "decode"),
-        count_calls(monkeypatch, embedding_module, "decode_windows"),
+        count_calls(monkeypatch, audio_module, "decode_windows"),
     )
     asked = embed_file(tracks[0], fusion, query=True)
     assert (len(whole), len(windowed)) == (0, 1)

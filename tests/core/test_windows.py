@@ -1,4 +1,4 @@
-"""Windowed decoding (core/windows.py, core.audio.decode_windows, core.embedding.load_windows):
+"""Windowed decoding (core/windows.py, core.audio.decode_windows, core.audio.load_windows):
 the windows are the whole decode's, tracks that must be decoded whole are, and the guard rails
 still refuse."""
 
@@ -13,17 +13,15 @@ from audio_factory import encode, encode_stereo, synth_music
 from spies import count_calls
 
 from core import audio as audio_module
-from core import embedding as embedding_module
 from core.audio import (
     ALLOWED_DEMUXERS,
     check_header,
     decode,
     decode_windows,
+    load_windows,
 )
 from core.constants import FFMPEG_MEMORY_CEILING_BYTES, WINDOW_LEVEL_COUNT, WINDOW_SLOTS
-from core.embedding import load_windows
 from core.errors import DecodeTimeoutError, NotAudioError, SilentError, TooShortError
-from core.models.base import TrackOutputs, WindowedModel
 from core.windows import (
     WindowPlan,
     Windows,
@@ -150,31 +148,17 @@ def test_a_window_past_the_end_of_the_file_is_zero_padded(
 # --- which path load_windows takes ------------------------------------------------------------
 
 
-class Reader(WindowedModel):
-    """A windowed model without a network: its inputs are the windows themselves."""
-
-    sample_rate = RATE
-    embedding_dim = 1
-
-    def used_windows(self, count: int) -> npt.NDArray[np.intp]:
-        return used_windows(count, (WINDOW_LEVEL_COUNT,))
-
-    def window_inputs(self, windows: Windows) -> list[npt.NDArray[np.float32]]:
-        return [windows.audio]
-
-    def embed_inputs(self, inputs: list[npt.NDArray[np.float32]]) -> TrackOutputs:
-        return TrackOutputs(np.ones(1, np.float32), np.zeros(0, np.float32), 1)
-
-    def embed_track(self, audio: npt.NDArray[np.float32]) -> TrackOutputs:
-        raise NotImplementedError
+def read(path: Path) -> Windows | None:
+    """`load_windows` for a windowed model that reads the level windows only."""
+    return load_windows(path, RATE, lambda count: used_windows(count, (WINDOW_LEVEL_COUNT,)))
 
 
 def test_a_long_track_decodes_only_its_windows_and_equals_the_cut_ones(
     tmp_path: Path, music: npt.NDArray[np.float32], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = encode(music, tmp_path / "long.flac")
-    whole_decodes = count_calls(monkeypatch, embedding_module, "decode")
-    windows = load_windows(path, Reader())
+    whole_decodes = count_calls(monkeypatch, audio_module, "decode")
+    windows = read(path)
     assert not whole_decodes and windows is not None
     assert windows.duration == pytest.approx(100.0)
     assert windows.indices.shape[0] == WINDOW_LEVEL_COUNT and windows.plan.count == WINDOW_SLOTS
@@ -188,8 +172,8 @@ def test_a_short_track_is_not_read_by_windows(
     """Its windows would be more than half of it: it is decoded whole (core.embedding.embed_file),
     as a catalog track is."""
     path = encode(music[: 30 * RATE], tmp_path / "short.mp3")
-    windowed = count_calls(monkeypatch, embedding_module, "decode_windows")
-    assert load_windows(path, Reader()) is None
+    windowed = count_calls(monkeypatch, audio_module, "decode_windows")
+    assert read(path) is None
     assert not windowed
 
 
@@ -200,8 +184,8 @@ def test_an_mp3_without_a_xing_header_is_decoded_whole(
     path = encode(music, tmp_path / "bare.mp3", extra=["-q:a", "4", "-write_xing", "0"])
     assert check_header(path) is None
     assert check_header(encode(music, tmp_path / "xing.mp3")) == pytest.approx(100.0, abs=0.1)
-    windowed = count_calls(monkeypatch, embedding_module, "decode_windows")
-    assert load_windows(path, Reader()) is None
+    windowed = count_calls(monkeypatch, audio_module, "decode_windows")
+    assert read(path) is None
     assert not windowed
 
 
@@ -209,7 +193,7 @@ def test_phase_inverted_stereo_windows_use_the_channels_difference(
     tmp_path: Path, music: npt.NDArray[np.float32]
 ) -> None:
     path = encode_stereo(music, -music, tmp_path / "inverted.flac")
-    windows = load_windows(path, Reader())
+    windows = read(path)
     assert windows is not None and np.sqrt(np.mean(np.square(windows.audio))) > 0.01
 
 
@@ -217,12 +201,12 @@ def test_silent_tracks_are_refused_and_too_short_ones_left_to_the_whole_decode(
     tmp_path: Path,
 ) -> None:
     with pytest.raises(SilentError):
-        load_windows(encode(np.zeros(100 * RATE, np.float32), tmp_path / "s.flac"), Reader())
+        read(encode(np.zeros(100 * RATE, np.float32), tmp_path / "s.flac"))
     one_second = encode(np.full(RATE, 0.1, np.float32), tmp_path / "one.flac")
-    assert load_windows(one_second, Reader()) is None
+    assert read(one_second) is None
     with pytest.raises(TooShortError):
         decode_checked = decode(one_second, RATE)
-        embedding_module.check_analysable(decode_checked, RATE)
+        audio_module.check_analysable(decode_checked, RATE)
 
 
 # --- the guard rails --------------------------------------------------------------------------
@@ -280,4 +264,4 @@ def test_an_absurd_header_is_still_refused_before_any_window_is_decoded(tmp_path
     header[24:28] = (1).to_bytes(4, "little")  # sample rate: 1 Hz
     path.write_bytes(bytes(header))
     with pytest.raises(NotAudioError, match="sample rate"):
-        load_windows(path, Reader())
+        read(path)
