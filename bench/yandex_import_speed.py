@@ -28,10 +28,11 @@ from fake_yandex import FakeYandex  # noqa: E402
 
 from bench.embedding_speed import make_track  # noqa: E402
 from catalog.importer import Importer  # noqa: E402
-from catalog.yandex.client import YandexMusic  # noqa: E402
+from catalog.yandex.client import YandexMusic, YandexTrack  # noqa: E402
 from catalog.yandex.importer import YandexImport  # noqa: E402
 from catalog.yandex.links import parse_link  # noqa: E402
-from core.embedding_service import EmbeddingService  # noqa: E402
+from core.embedding_service import FETCHES_AT_ONCE, EmbeddingService  # noqa: E402
+from core.fetching import stream  # noqa: E402
 from core.models import DEFAULT_MODEL, parse_model_spec  # noqa: E402
 from storage import Database  # noqa: E402
 
@@ -52,8 +53,16 @@ async def files_once(service: EmbeddingService, folder: Path, scratch: Path) -> 
 
 
 async def downloads_once(music: YandexMusic, link: str, scratch: Path) -> int:
+    """The downloads alone, as the local pool streams them (FETCHES_AT_ONCE at a time)."""
     tracks = await music.tracks_for(parse_link(link))
-    await asyncio.gather(*(music.download(track, scratch) for track in tracks))
+    slots = asyncio.Semaphore(FETCHES_AT_ONCE)
+
+    async def one(track: YandexTrack) -> None:
+        async with slots:
+            url = await music.direct_link(track)
+            await stream(url, scratch / f"{track.track_id}.mp3", music.limits, music.ca_pem)
+
+    await asyncio.gather(*(one(track) for track in tracks))
     return len(tracks)
 
 

@@ -11,14 +11,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tqdm import tqdm
-
+from catalog.batch import each_bounded, summary_lines
 from catalog.metadata import MetadataTable, TrackMetadata, metadata_for
-from catalog.names import clean_name, printable
+from catalog.names import clean_name
 from core.audio import looks_like_audio
 from core.embedding import TrackEmbedding
-from core.embedding_service import Embedder, WorkerCrashedError
-from core.errors import AudioError, NoWorkersError
+from core.embedding_service import EMBED_FAILURES, Embedder, failure_reason
 from core.hashing import sha256_of
 from storage import Database, DuplicateTrackError, Track
 
@@ -34,20 +32,21 @@ class ImportSummary:
     unavailable: list[tuple[str, str]] = field(default_factory=list)
 
     def lines(self) -> list[str]:
-        """The summary as printed at the end of an import; names and paths come from outside
-        (a Yandex answer, a file name), so they are escaped for the terminal."""
-        head = (
-            f"added {self.added} · already present {self.present} · "
-            f"metadata updated {self.updated} · failed {len(self.failures)}"
-        )
+        """The summary as printed at the end of an import (escaped for the terminal)."""
+        counts = [
+            f"added {self.added}",
+            f"already present {self.present}",
+            f"metadata updated {self.updated}",
+            f"failed {len(self.failures)}",
+        ]
         if self.unavailable:
-            head += f" · unavailable {len(self.unavailable)}"
+            counts.append(f"unavailable {len(self.unavailable)}")
         if self.skipped:
-            head += f" · skipped {self.skipped} non-audio file(s)"
-        return (
-            [head]
-            + [printable(f"  unavailable: {name}: {reason}") for name, reason in self.unavailable]
-            + [printable(f"  failed: {path}: {reason}") for path, reason in self.failures]
+            counts.append(f"skipped {self.skipped} non-audio file(s)")
+        return summary_lines(
+            counts,
+            [("unavailable", f"{name}: {why}") for name, why in self.unavailable]
+            + [("failed", f"{path}: {why}") for path, why in self.failures],
         )
 
 
@@ -109,16 +108,7 @@ class Importer:
     async def run(self, paths: Iterable[Path]) -> ImportSummary:
         files = audio_files_under(paths, self.summary)
         # twice the workers in flight: each worker has its next file ready when it finishes one
-        slots = asyncio.Semaphore(2 * self.service.workers)
-        # disable=None: a live bar (tracks/s, ETA) on a terminal, silence in logs and tests
-        with tqdm(total=len(files), unit="track", disable=None) as bar:
-
-            async def one(path: Path) -> None:
-                async with slots:
-                    await self.import_file(path)
-                bar.update(1)
-
-            await asyncio.gather(*(one(path) for path in files))
+        await each_bounded(files, 2 * self.service.workers, self.import_file)
         return self.summary
 
     async def import_file(
@@ -147,16 +137,16 @@ class Importer:
         self._hashes_in_flight.add(digest)
         try:
             embedding = await self.service.embed(path)
-        except (AudioError, WorkerCrashedError, NoWorkersError) as error:
-            self.summary.failures.append((name, getattr(error, "reason", str(error))))
+        except EMBED_FAILURES as error:
+            self.summary.failures.append((name, failure_reason(error)))
             return
         await self._commit(track, digest, embedding, path, known, source)
 
     async def import_embedded(
         self, digest: str, embedding: TrackEmbedding, known: TrackMetadata, *, source: str
     ) -> None:
-        """Commit a track embedded elsewhere (a Ray actor that fetched the audio itself), known
-        by the sha256 of its bytes: counted like `import_file` (added, or already present)."""
+        """Commit a track embedded from a URL (Embedder.embed_url), known by the sha256 of its
+        bytes: counted like `import_file` (added, or already present)."""
         track = await self.database.tracks.find_by_sha256(digest)
         if await self._present(digest, track, known, True):
             return

@@ -1,32 +1,25 @@
-"""Moving a catalog to a new model: `python -m bot reindex [--workers N]`, and the choice of the
-model the bot serves with while it runs.
+"""Moving a catalog to a new model: `python -m bot reindex [--workers N]`.
 
 Every catalog track without a vector of the configured model is embedded and stored: from its
 source file while it is still there (with the content it was imported with), else, for a track
-imported from Yandex Music, from a fresh download (deleted once embedded). Each vector is
-committed as it arrives, so the command resumes where it stopped. Until the new model covers
-the whole catalog, the bot keeps serving with the model that covers most of it
-(`serving_model`).
+imported from Yandex Music, from its audio fetched again the one way every Yandex track is
+(`YandexMusic.embed`: the local pool downloads into a private folder and deletes it once
+embedded, a Ray actor downloads it itself). Each vector is committed as it arrives, so the
+command resumes where it stopped. Until the new model covers the whole catalog, the bot keeps
+serving with the model that covers most of it (catalog.serving).
 """
 
 import asyncio
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tqdm import tqdm
-
+from catalog.batch import catalog_tracks, each_bounded, summary_lines
 from catalog.yandex.client import UnavailableError, YandexCallError, YandexMusic
 from catalog.yandex.links import TrackLink
-from core.embedding_service import Embedder, WorkerCrashedError
-from core.errors import AudioError, NoWorkersError
+from core.embedding import TrackEmbedding
+from core.embedding_service import EMBED_FAILURES, Embedder, failure_reason
 from core.hashing import sha256_of
-from core.models import DEFAULT_MODEL, ModelSpec, parse_model_spec
 from storage import Database, Track
-
-PAGE = 500  # tracks read from the catalog at a time
-# The models a catalog may hold vectors of, besides the configured one: today's and earlier
-# defaults and the other shipped networks (seed specs need their file and are not guessed).
-KNOWN_SPECS = (DEFAULT_MODEL, "msd-vgg/pool5", "aisfx", "msd-musicnn/penultimate", "mfcc")
 
 
 @dataclass
@@ -38,16 +31,19 @@ class ReindexSummary:
     failures: list[tuple[Track, str]] = field(default_factory=list)
 
     def lines(self) -> list[str]:
-        head = (
-            f"embedded {self.embedded} · already had the model {self.present} · "
-            f"audio unreachable {len(self.unreachable)} · failed {len(self.failures)}"
-        )
+        """The summary as printed at the end of a reindex (escaped for the terminal)."""
+        counts = [
+            f"embedded {self.embedded}",
+            f"already had the model {self.present}",
+            f"audio unreachable {len(self.unreachable)}",
+            f"failed {len(self.failures)}",
+        ]
         if self.downloaded:
-            head += f" · downloaded from Yandex Music {self.downloaded}"
-        return (
-            [head]
-            + [f"  unreachable: #{t.id} {t.title}: {reason}" for t, reason in self.unreachable]
-            + [f"  failed: #{t.id} {t.title}: {reason}" for t, reason in self.failures]
+            counts.append(f"downloaded from Yandex Music {self.downloaded}")
+        return summary_lines(
+            counts,
+            [("unreachable", f"#{t.id} {t.title}: {why}") for t, why in self.unreachable]
+            + [("failed", f"#{t.id} {t.title}: {why}") for t, why in self.failures],
         )
 
 
@@ -78,7 +74,8 @@ class Reindexer:
         music: YandexMusic | None = None,
         downloads: Path | None = None,
     ) -> None:
-        """`music` and a `downloads` folder let Yandex Music tracks be fetched again."""
+        """`music` lets Yandex Music tracks be fetched again; the local pool streams them into
+        the private `downloads` folder (catalog.yandex.importer.download_folder)."""
         self.database = database
         self.model_id = model_id
         self.music = music
@@ -89,93 +86,71 @@ class Reindexer:
         """Catalog tracks without a vector of the model (or without its sections), in import
         order."""
         result: list[Track] = []
-        offset = 0
-        while page := await self.database.tracks.list(PAGE, offset):
-            offset += len(page)
-            for track in page:
-                if await self.database.embeddings.has_sections(track.id, self.model_id):
-                    self.summary.present += 1
-                else:
-                    result.append(track)
+        async for track in catalog_tracks(self.database):
+            if await self.database.embeddings.has_sections(track.id, self.model_id):
+                self.summary.present += 1
+            else:
+                result.append(track)
         return result
 
     async def run(self, tracks: list[Track], service: Embedder) -> ReindexSummary:
         """Embed `tracks` (from `missing`) in the service's workers, committing each vector."""
         if service.model_id != self.model_id:
             raise ValueError(f"workers embed with {service.model_id}, not {self.model_id}")
-        slots = asyncio.Semaphore(2 * service.workers)
-        with tqdm(total=len(tracks), unit="track", disable=None) as bar:
 
-            async def one(track: Track) -> None:
-                async with slots:
-                    await self._reindex(track, service)
-                bar.update(1)
+        async def one(track: Track) -> None:
+            await self._reindex(track, service)
 
-            await asyncio.gather(*(one(track) for track in tracks))
+        await each_bounded(tracks, 2 * service.workers, one)
         return self.summary
 
     async def _reindex(self, track: Track, service: Embedder) -> None:
         path, reason = await asyncio.to_thread(_source_of, track)
-        downloaded = False
         if path is None and track.yandex_track_id:
-            path, reason = await self._download(track)
-            downloaded = path is not None
-        if path is None:
-            if reason:
+            embedding, reason = await self._fetched(track, service)
+            if embedding is not None:
+                self.summary.downloaded += 1
+                await self._store(track, embedding)
+            elif reason:
                 self.summary.unreachable.append((track, reason))
+            return
+        if path is None:
+            self.summary.unreachable.append((track, reason))
             return
         try:
             embedding = await service.embed(path)
-        except (AudioError, WorkerCrashedError, NoWorkersError) as error:
-            self.summary.failures.append((track, getattr(error, "reason", str(error))))
+        except EMBED_FAILURES as error:
+            self.summary.failures.append((track, failure_reason(error)))
             return
-        finally:
-            if downloaded:
-                path.unlink(missing_ok=True)
-        self.summary.downloaded += downloaded
+        await self._store(track, embedding)
+
+    async def _store(self, track: Track, embedding: TrackEmbedding) -> None:
         await self.database.embeddings.put(
             track.id, self.model_id, embedding.vector, embedding.sections
         )
         self.summary.embedded += 1
 
-    async def _download(self, track: Track) -> tuple[Path | None, str]:
-        """A fresh download of a Yandex Music track, or None and why not ("" when the failure
-        is already counted)."""
+    async def _fetched(self, track: Track, service: Embedder) -> tuple[TrackEmbedding | None, str]:
+        """A Yandex Music track's audio fetched again and embedded, or None and why it is
+        unreachable ("" when the failure is counted already)."""
         assert track.yandex_track_id is not None
         if self.music is None or self.downloads is None or not self.music.has_token:
             return None, "a Yandex Music track: set YANDEX_MUSIC_TOKEN to download it again"
         link = TrackLink(track.yandex_track_id, track.yandex_album_id)
+        into = self.downloads / f"{track.yandex_track_id}.mp3"  # a checked id: digits only
         try:
             found = await self.music.tracks_for(link)
             if not found:
                 return None, "Yandex Music no longer lists it"
             if found[0].unavailable:
                 return None, f"Yandex Music: {found[0].unavailable}"
-            return await self.music.download(found[0], self.downloads), ""
+            return (await self.music.embed(found[0], service, into)).embedding, ""
         except UnavailableError as error:
             return None, f"Yandex Music: {error.reason}"
         except YandexCallError as error:
             self.summary.failures.append((track, f"Yandex Music: {error.reason}"))
-            return None, ""
-
-
-async def serving_model(database: Database, configured: ModelSpec) -> tuple[ModelSpec, str]:
-    """The model to answer with, and a log line saying which and why.
-
-    The configured model when it covers the whole catalog (or nothing covers more); otherwise
-    the known model whose vectors cover most tracks, until `reindex` has finished.
-    """
-    stats = await database.tracks.stats()
-    counts = stats.embeddings
-    have = counts.get(configured.model_id, 0)
-    if have >= stats.tracks:
-        return configured, f"serving with {configured.model_id} ({have} tracks)"
-    best = configured
-    for text in KNOWN_SPECS:
-        spec = parse_model_spec(text)
-        if counts.get(spec.model_id, 0) > counts.get(best.model_id, 0):
-            best = spec
-    return best, (
-        f"serving with {best.model_id} ({configured.model_id} covers {have} of "
-        f"{stats.tracks} tracks; run python -m bot reindex)"
-    )
+        except EMBED_FAILURES as error:
+            self.summary.failures.append((track, failure_reason(error)))
+        finally:
+            into.unlink(missing_ok=True)
+        return None, ""

@@ -9,6 +9,10 @@ A worker that dies (out of memory, killed) breaks the pool, and every track in f
 The service then starts one fresh pool per breakage and retries each of those tracks once. The
 retries go one at a time, so when a pool breaks again during a retry, the track being retried is
 the likely cause: only that one fails with WorkerCrashedError.
+
+`embed_url` is the one way to embed audio that a server hands out by link: here the event loop
+streams it to a file within core.fetching's rules (size cap, deadline, minimum rate, https
+only), a few at once, and a worker embeds the file; Ray actors fetch it themselves.
 """
 
 import asyncio
@@ -16,19 +20,25 @@ import contextlib
 import ctypes
 import multiprocessing
 import os
+import shutil
 import signal
 import sys
+import tempfile
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 from core.constants import WORKER_PARENT_POLL_SECONDS
 from core.embedding import TrackEmbedding, embed_file, warm_up
-from core.errors import NoWorkersError
+from core.errors import AudioError, NoWorkersError
+from core.fetching import FetchLimits, stream
 from core.models import AudioModel, ModelSpec
+
+FETCHES_AT_ONCE = 3  # downloads streamed at once by the local pool: polite to the server
 
 _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
@@ -89,7 +99,35 @@ class WorkerCrashedError(RuntimeError):
     """A worker process died while embedding; the pool has been restarted."""
 
 
-__all__ = ["Embedder", "EmbeddingService", "NoWorkersError", "WorkerCrashedError"]
+# What `embed` and `embed_url` raise for one track that the other tracks survive: its audio, or
+# the workers that held it; `failure_reason` says why in a summary's words
+EMBED_FAILURES = (AudioError, WorkerCrashedError, NoWorkersError)
+
+
+def failure_reason(error: BaseException) -> str:
+    """An embedding failure's reason: the AudioError's own, else the message."""
+    reason = getattr(error, "reason", None)
+    return reason if isinstance(reason, str) else str(error)
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """What `embed_url` returns: the embedding, and the sha256 and size of the bytes fetched."""
+
+    embedding: TrackEmbedding
+    sha256: str
+    size: int
+
+
+__all__ = [
+    "EMBED_FAILURES",
+    "Embedder",
+    "EmbeddingService",
+    "Fetched",
+    "NoWorkersError",
+    "WorkerCrashedError",
+    "failure_reason",
+]
 
 
 class Embedder(Protocol):
@@ -99,6 +137,12 @@ class Embedder(Protocol):
     `embed` raises core.errors.AudioError subclasses for bad input, WorkerCrashedError when the
     workers holding a track died twice, NoWorkersError when no worker is left; `query=True`
     for a user's question (core.embedding.embed_file), False for a catalog track.
+
+    `embed_url` embeds the audio at an https `url` (one attempt, `deadline` seconds, within
+    `limits`), wherever the backend fetches it: the local pool streams it into `into` (a private
+    path of the caller's, left there for it to keep or remove; a temporary file when None), a
+    Ray actor fetches it on its own machine and `into` stays absent. core.fetching.FetchError
+    for the download (its `transient` says whether another link may do), else as `embed`.
     """
 
     model_spec: ModelSpec
@@ -111,6 +155,18 @@ class Embedder(Protocol):
     async def close(self) -> None: ...
 
     async def embed(self, path: Path, *, query: bool = False) -> TrackEmbedding: ...
+
+    async def embed_url(
+        self,
+        url: str,
+        *,
+        limits: FetchLimits,
+        deadline: float | None = None,
+        ca_pem: str | None = None,
+        into: Path | None = None,
+    ) -> Fetched: ...
+
+    def describe(self) -> str: ...
 
     async def __aenter__(self) -> "Embedder": ...
 
@@ -130,6 +186,11 @@ class EmbeddingService:
         self.restarts = 0  # pools started to replace a broken one
         self._pool: ProcessPoolExecutor | None = None
         self._retry_slot = asyncio.Lock()  # one retried track in flight at a time
+        self._fetches = asyncio.Semaphore(FETCHES_AT_ONCE)
+
+    def describe(self) -> str:
+        """'2 worker(s)', for the commands' first line and the bot's start-up log."""
+        return f"{self.workers} worker(s)"
 
     def _new_pool(self) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(
@@ -172,6 +233,29 @@ class EmbeddingService:
                 raise WorkerCrashedError(
                     "an embedding worker died on this track twice; it has been restarted"
                 ) from error
+
+    async def embed_url(
+        self,
+        url: str,
+        *,
+        limits: FetchLimits,
+        deadline: float | None = None,
+        ca_pem: str | None = None,
+        into: Path | None = None,
+    ) -> Fetched:
+        """Stream `url` into `into` (see Embedder; FETCHES_AT_ONCE at a time), then embed it
+        in a worker."""
+        scratch = None
+        if into is None:
+            scratch = Path(tempfile.mkdtemp(prefix="soundalike-fetch-"))
+            into = scratch / "audio"
+        try:
+            async with self._fetches:
+                digest, size = await stream(url, into, limits, ca_pem, deadline)
+            return Fetched(await self.embed(into), digest, size)
+        finally:
+            if scratch is not None:
+                shutil.rmtree(scratch, ignore_errors=True)
 
     def _running_pool(self) -> ProcessPoolExecutor:
         if self._pool is None:

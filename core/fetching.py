@@ -4,10 +4,12 @@ A link from an API answer is data from outside. Whoever serves it (or a proxy in
 send an endless body, a 2 GiB body, a trickle that never ends, or redirect to plain http. So a
 fetch streams to disk, stops past `max_bytes`, gives the whole body `deadline` seconds and a
 minimum average rate (checked after `grace` seconds), and never follows a redirect from https
-to http. The local Yandex download (aiohttp) and the Ray actors (`fetch`, urllib) keep the same
-`FetchLimits`; both raise FetchError.
+to http. The local worker pool (`stream`, aiohttp, on the event loop: a cancelled run stops at
+once) and the Ray actors (`fetch`, urllib, in the actor) keep the same `FetchLimits`; both raise
+FetchError, whose `transient` is the one retry rule (`status_is_transient`).
 """
 
+import asyncio
 import hashlib
 import ssl
 import time
@@ -16,10 +18,13 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
+
+import aiohttp
 
 MAX_FETCH_BYTES = 200 * 1024 * 1024  # a long track at 320 kbps (an hour is ≈ 144 MB)
 FETCH_CHUNK = 1 << 20
+MAX_REDIRECTS = 5
 
 
 class FetchError(Exception):
@@ -85,6 +90,14 @@ class _Redirects(urllib.request.HTTPRedirectHandler):
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
+def trust(ca_pem: str | None) -> ssl.SSLContext:
+    """The system's trust (and SSL_CERT_FILE's), plus the authorities in `ca_pem`."""
+    context = ssl.create_default_context()
+    if ca_pem:
+        context.load_verify_locations(cadata=ca_pem)
+    return context
+
+
 def fetch(
     url: str,
     path: Path,
@@ -98,10 +111,9 @@ def fetch(
     certificate authorities to trust (besides the system's and SSL_CERT_FILE's).
     Raises FetchError.
     """
-    context = ssl.create_default_context()
-    if ca_pem:
-        context.load_verify_locations(cadata=ca_pem)
-    opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=context), _Redirects)
+    opener = urllib.request.build_opener(
+        urllib.request.HTTPSHandler(context=trust(ca_pem)), _Redirects
+    )
     allowed = limits.deadline if deadline is None else deadline
     digest, size, start = hashlib.sha256(), 0, time.monotonic()
     try:
@@ -126,5 +138,70 @@ def fetch(
         reason = getattr(error, "reason", error)
         raise FetchError(f"download failed ({type(reason).__name__})", transient=True) from None
     if size == 0:
+        raise FetchError("the server sent an empty file", transient=False)
+    return digest.hexdigest(), size
+
+
+async def stream(
+    url: str,
+    path: Path,
+    limits: FetchLimits,
+    ca_pem: str | None = None,
+    deadline: float | None = None,
+) -> tuple[str, int]:
+    """`fetch` from the event loop: an https `url` (redirects followed by hand, never to http)
+    into `path` within `limits` and `deadline` seconds; (sha256, size). On failure `path` is
+    removed. Raises FetchError."""
+    if urlsplit(url).scheme != "https":
+        raise FetchError("the download link is not https", transient=False)
+    timeout = aiohttp.ClientTimeout(sock_connect=limits.timeout, sock_read=limits.timeout)
+    allowed = limits.deadline if deadline is None else deadline
+    context = trust(ca_pem)
+    digest, size = hashlib.sha256(), 0
+    try:
+        async with (
+            asyncio.timeout(max(allowed, 0.0)) as cap,
+            aiohttp.ClientSession(timeout=timeout) as session,
+        ):
+            for _ in range(MAX_REDIRECTS + 1):
+                async with session.get(url, allow_redirects=False, ssl=context) as answer:
+                    if answer.status in (301, 302, 303, 307, 308):
+                        target = urljoin(url, answer.headers.get("Location", ""))
+                        refused = refused_redirect(url, target)
+                        if refused is not None:
+                            raise FetchError(refused, transient=False, status=answer.status)
+                        url = target
+                        continue
+                    if answer.status != 200:
+                        raise FetchError(
+                            f"HTTP {answer.status}",
+                            transient=status_is_transient(answer.status),
+                            status=answer.status,
+                        )
+                    start = time.monotonic()
+                    with path.open("wb") as file:
+                        async for chunk in answer.content.iter_chunked(FETCH_CHUNK):
+                            size += len(chunk)
+                            limits.check(size, time.monotonic() - start)
+                            digest.update(chunk)
+                            file.write(chunk)
+                    break
+            else:
+                raise FetchError(f"more than {MAX_REDIRECTS} redirects", transient=False)
+    except BaseException as error:
+        path.unlink(missing_ok=True)
+        if isinstance(error, TimeoutError):
+            if cap.expired():
+                raise FetchError(
+                    f"not whole within the {limits.deadline:.0f} s deadline", transient=False
+                ) from None
+            raise FetchError("timed out", transient=True) from None
+        if isinstance(error, aiohttp.ClientError):
+            raise FetchError(f"connection failed ({type(error).__name__})", True) from None
+        if isinstance(error, OSError):  # the file: a full disk, say
+            raise FetchError(f"cannot write the file ({error.strerror})", False) from None
+        raise
+    if size == 0:
+        path.unlink(missing_ok=True)
         raise FetchError("the server sent an empty file", transient=False)
     return digest.hexdigest(), size

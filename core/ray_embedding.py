@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from core.embedding import TrackEmbedding, embed_file, warm_up
-from core.embedding_service import WorkerCrashedError
+from core.embedding_service import Fetched, WorkerCrashedError
 from core.errors import AudioError, NoWorkersError, RayUnavailableError
 from core.fetching import FetchError, FetchLimits, fetch
 from core.models import AudioModel, ModelSpec
@@ -51,15 +51,6 @@ CLIENT_INIT_ATTEMPTS = 3
 CLIENT_INIT_PAUSE_SECONDS = 1.0
 # models that never import TensorFlow: their actors skip its start-up (and its thread setting)
 _WITHOUT_TENSORFLOW = frozenset({"mfcc"})
-
-
-@dataclass(frozen=True)
-class Fetched:
-    """What `embed_url` returns: the embedding, and the sha256 and size of the bytes fetched."""
-
-    embedding: TrackEmbedding
-    sha256: str
-    size: int
 
 
 class EmbedActor:
@@ -314,6 +305,10 @@ class RayEmbeddingService:
         """The process ids of the live actors (on their nodes)."""
         return {actor.pid for actor in self._actors}
 
+    def describe(self) -> str:
+        """'4 Ray actor(s)', for the commands' first line and the bot's start-up log."""
+        return f"{self.workers} Ray actor(s)"
+
     def nodes(self) -> set[str]:
         """The Ray node ids the live actors run on."""
         return {actor.node_id for actor in self._actors}
@@ -341,9 +336,11 @@ class RayEmbeddingService:
         limits: FetchLimits,
         deadline: float | None = None,
         ca_pem: str | None = None,
+        into: Path | None = None,
     ) -> Fetched:
         """An actor fetches `url` itself (core.fetching.fetch: within `limits`, `deadline`
-        seconds for this attempt) and embeds it; the bytes never come here.
+        seconds for this attempt) and embeds it; the bytes never come here, so nothing is
+        written at `into` (core.embedding_service.Embedder).
 
         Raises FetchError for the download, AudioError subclasses for the audio, and
         WorkerCrashedError / NoWorkersError as `embed`.

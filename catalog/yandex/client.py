@@ -4,18 +4,18 @@ The library sends one request per call and never retries; its errors carry the H
 inside the message text ("... (429): b'...'"), and its default timeout is 5 s. A long import
 needs more, so this wrapper adds: retries with exponential backoff on 429, 5xx, timeouts and
 dropped connections; a fresh download-info (and so a fresh signed link, which expires after about
-a minute) for every download attempt; a bound on simultaneous downloads; explicit timeouts; and
-TLS trust from SSL_CERT_FILE / REQUESTS_CA_BUNDLE. Errors leave here as three plain types whose
-messages never contain the token or a response body.
+a minute) for every download attempt, the audio fetched and embedded by the embedder
+(`YandexMusic.embed`); explicit timeouts; and TLS trust from SSL_CERT_FILE / REQUESTS_CA_BUNDLE.
+Errors leave here as three plain types whose messages never contain the token or a response
+body.
 
 An answer is data from outside, whoever sent it: every id in it is checked (ASCII digits, in
 range) before it is used, names are cleaned (catalog.names), a malformed answer is a failure that
 says what was wrong, and audio streams to a file within core.fetching's limits (size, deadline,
-minimum rate, https never downgraded), never whole into memory.
+minimum rate, https never downgraded: core.fetching), never whole into memory.
 """
 
 import asyncio
-import hashlib
 import logging
 import os
 import random
@@ -26,9 +26,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import urljoin, urlsplit
 
-import aiohttp
 from yandex_music import ClientAsync, DownloadInfo, Playlist, TrackShort
 from yandex_music import Track as ApiTrack
 from yandex_music.exceptions import (
@@ -53,13 +51,8 @@ from catalog.yandex.links import (
     TrackLink,
     UserPlaylistLink,
 )
-from core.fetching import (
-    FETCH_CHUNK,
-    FetchError,
-    FetchLimits,
-    refused_redirect,
-    status_is_transient,
-)
+from core.embedding_service import Embedder, Fetched
+from core.fetching import FetchError, FetchLimits, refused_redirect, status_is_transient
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -76,7 +69,6 @@ TOKEN_HELP = (
     "'Building the catalog from Yandex Music' describes, and put it in .env as YANDEX_MUSIC_TOKEN"
 )
 _STATUS = re.compile(r"\((\d{3})\): b['\"]")  # "message (500): b'body'", the library's format
-MAX_REDIRECTS = 5
 DEFAULT_LIMITS = FetchLimits()
 # what the library raises while turning an answer of the wrong shape into its models
 _SHAPE_ERRORS = (TypeError, KeyError, AttributeError, ValueError, IndexError)
@@ -226,7 +218,7 @@ def is_transient(error: YandexMusicError) -> bool:
         return False
     status = http_status(error)
     if status is not None:
-        return status in (410, 429) or 500 <= status < 600
+        return status_is_transient(status)  # the one rule: 410, 429, 5xx
     return error.__cause__ is not None  # aiohttp's connection errors, wrapped by the library
 
 
@@ -276,14 +268,15 @@ class YandexMusic:
         limits: FetchLimits = DEFAULT_LIMITS,
         attempts: int = 5,
         backoff: float = 1.0,
-        downloads: int = 3,
     ) -> None:
         self.has_token = bool(token)
         self.timeout = timeout
         self.limits = limits  # of each track's download: size, deadline, minimum rate
         self.attempts = attempts
         self.backoff = backoff
-        self._downloads = asyncio.Semaphore(downloads)
+        # read once: the CA bundle this process trusts goes with each fetch, to the local
+        # pool's and to Ray actors on other machines, so they trust what this process trusts
+        self.ca_pem = ca_bundle_pem()
         self._account_uid: int | None = None
         context = ssl_context()
         self._extra: dict[str, Any] = {"ssl": context} if context is not None else {}
@@ -551,91 +544,29 @@ class YandexMusic:
             f"download link of track {track.track_id}", lambda: self._link(track)
         )
 
-    def retry_delay(self, attempt: int) -> float:
-        """The pause before another attempt after `attempt` failed ones (backoff, jitter)."""
-        return self._delay(attempt)
+    async def embed(self, track: YandexTrack, embedder: Embedder, into: Path | None) -> Fetched:
+        """The track's mp3 embedded where the embedder fetches it (core.embedding_service:
+        the local pool streams it into `into`, a Ray actor downloads it itself).
 
-    async def fetch(self, track: YandexTrack, path: Path) -> str:
-        """Stream the track's mp3 into `path` and return its sha256. Every attempt asks for a
-        fresh download-info and link; all attempts together get `limits.deadline` seconds from
-        the moment a download slot is free. On failure `path` is removed."""
+        Every attempt asks for a fresh download-info and link (a signed link expires after
+        about a minute); a failed fetch is retried by the one rule of `_retry` (timeouts,
+        dropped connections, 410, 429, 5xx), all attempts together within `limits.deadline`
+        seconds. Embedding failures (core.embedding_service.EMBED_FAILURES) are not retried.
+        """
         self.require_token()
-        what = f"download of track {track.track_id}"
-        async with self._downloads:
-            deadline = time.monotonic() + self.limits.deadline
+        deadline = time.monotonic() + self.limits.deadline
 
-            async def attempt() -> str:
-                return await self._stream(await self._link(track), path, deadline)
+        async def attempt() -> Fetched:
+            link = await self._link(track)
+            return await embedder.embed_url(
+                link,
+                limits=self.limits,
+                deadline=deadline - time.monotonic(),
+                ca_pem=self.ca_pem,
+                into=into,
+            )
 
-            try:
-                return await self._retry(what, attempt, deadline)
-            except BaseException:
-                path.unlink(missing_ok=True)
-                raise
-
-    async def download(self, track: YandexTrack, folder: Path) -> Path:
-        """The track's mp3 as `folder/<track id>.mp3` (written as .part, then renamed)."""
-        try:
-            path = folder / f"{checked_id(track.track_id, 'track')}.mp3"
-        except BadAnswerError as error:
-            raise YandexCallError(str(error)) from None
-        partial = path.with_suffix(".part")
-        await self.fetch(track, partial)
-        partial.replace(path)
-        return path
-
-    async def _stream(self, url: str, path: Path, deadline: float) -> str:
-        """One attempt: `url` (redirects followed by hand, https never to http) into `path`
-        within `limits`, by `deadline`; the sha256 of the body. Raises FetchError."""
-        limits = self.limits
-        timeout = aiohttp.ClientTimeout(sock_connect=limits.timeout, sock_read=limits.timeout)
-        digest, size = hashlib.sha256(), 0
-        left = deadline - time.monotonic()
-        if urlsplit(url).scheme != "https":
-            raise FetchError("the download link is not https", transient=False)
-        try:
-            async with (
-                asyncio.timeout(max(left, 0.0)) as cap,
-                aiohttp.ClientSession(timeout=timeout) as session,
-            ):
-                for _ in range(MAX_REDIRECTS + 1):
-                    async with session.get(url, allow_redirects=False, **self._extra) as answer:
-                        if answer.status in (301, 302, 303, 307, 308):
-                            target = urljoin(url, answer.headers.get("Location", ""))
-                            refused = refused_redirect(url, target)
-                            if refused is not None:
-                                raise FetchError(refused, transient=False, status=answer.status)
-                            url = target
-                            continue
-                        if answer.status != 200:
-                            raise FetchError(
-                                f"HTTP {answer.status}",
-                                transient=status_is_transient(answer.status),
-                                status=answer.status,
-                            )
-                        start = time.monotonic()
-                        with path.open("wb") as file:
-                            async for chunk in answer.content.iter_chunked(FETCH_CHUNK):
-                                size += len(chunk)
-                                limits.check(size, time.monotonic() - start)
-                                digest.update(chunk)
-                                file.write(chunk)
-                        break
-                else:
-                    raise FetchError(f"more than {MAX_REDIRECTS} redirects", transient=False)
-        except TimeoutError:
-            if cap.expired():
-                raise FetchError(
-                    f"not whole within the {limits.deadline:.0f} s deadline", transient=False
-                ) from None
-            raise FetchError("timed out", transient=True) from None
-        except aiohttp.ClientError as error:
-            raise FetchError(f"connection failed ({type(error).__name__})", True) from None
-        except OSError as error:  # the file: a full disk, say
-            raise FetchError(f"cannot write the file ({error.strerror})", False) from None
-        if size == 0:
-            raise FetchError("the server sent an empty file", transient=False)
-        return digest.hexdigest()
+        return await self._retry(f"download of track {track.track_id}", attempt, deadline)
 
     # search
 

@@ -1,9 +1,10 @@
 """Building the catalog from Yandex Music links: `python -m bot import-yandex LINK...`.
 
 Each link is expanded into tracks (API metadata: title with version, artists, album, ids,
-duration); each track not yet in the catalog for this model is downloaded (a few at once) while
-earlier downloads are being embedded, then goes through the same embed→commit path as `import`
-and is stored with its Yandex ids, so the bot links to the exact track. A track already in the
+duration); each track not yet in the catalog for this model is fetched and embedded the one way
+every Yandex track is (`YandexMusic.embed`: a fresh link per attempt, the embedder fetches it),
+while other tracks download and embed, then is committed like an `import` and stored with its
+Yandex ids, so the bot links to the exact track. A track already in the
 catalog (by Yandex track id, its own or one recorded when its audio turned out to be a track
 the catalog had under another id) costs no download, so a rerun after an interruption continues
 where it stopped. The audio is deleted once embedded unless `--keep DIR`.
@@ -14,9 +15,9 @@ them. Names of files are made from checked ids only (digits), so nothing outside
 and `--keep` is ever created, read or removed. A token revoked during the run stops it
 (YandexAccessError, after the tracks in flight): what was committed stays, a rerun continues.
 
-On Ray (RAY_ADDRESS) the coordinator makes the API calls only: it resolves each track's direct
-link and an actor downloads and embeds the mp3 itself, returning the vector and the sha256 of
-what it fetched, so the audio never passes through this process (and `--keep` has no files).
+The local pool streams each mp3 into that folder (a few at once) and a worker embeds it; on Ray
+(RAY_ADDRESS) an actor downloads and embeds the mp3 itself, returning the vector and the sha256
+of what it fetched, so the audio never passes through this process (and `--keep` has no files).
 """
 
 import asyncio
@@ -25,12 +26,10 @@ import fcntl
 import os
 import shutil
 import tempfile
-import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from tqdm import tqdm
-
+from catalog.batch import each_bounded
 from catalog.importer import Importer, ImportSummary
 from catalog.metadata import TrackMetadata
 from catalog.yandex.client import (
@@ -39,14 +38,10 @@ from catalog.yandex.client import (
     YandexCallError,
     YandexMusic,
     YandexTrack,
-    ca_bundle_pem,
 )
 from catalog.yandex.links import Target, describe
-from core.embedding_service import Embedder, WorkerCrashedError
-from core.errors import AudioError, NoWorkersError
-from core.fetching import FetchError
+from core.embedding_service import EMBED_FAILURES, Embedder, failure_reason
 from core.hashing import sha256_of
-from core.ray_embedding import RayEmbeddingService
 from storage import Database
 
 
@@ -127,8 +122,6 @@ class YandexImport:
         self.summary: ImportSummary = self.importer.summary
         self._unresolved: list[tuple[YandexTrack, str]] = []  # fetched; their track not stored yet
         self._stopped: YandexAccessError | None = None
-        # read once: the CA bundle this process trusts goes to the actors with each fetch
-        self._ca_pem = ca_bundle_pem() if isinstance(service, RayEmbeddingService) else None
 
     async def collect(
         self,
@@ -167,20 +160,16 @@ class YandexImport:
     async def run(self, tracks: list[YandexTrack]) -> ImportSummary:
         """Import `tracks`; YandexAccessError once the tracks in flight when the token was
         refused are done (they are committed; the others wait for a rerun)."""
+
+        async def one(track: YandexTrack) -> None:
+            if self._stopped is None:
+                try:
+                    await self.import_track(track)
+                except YandexAccessError as error:
+                    self._stopped = self._stopped or error
+
         # downloads ahead of the workers: each worker has its next file ready when it finishes
-        slots = asyncio.Semaphore(2 * self.service.workers + self.downloads)
-        with tqdm(total=len(tracks), unit="track", disable=None) as bar:
-
-            async def one(track: YandexTrack) -> None:
-                async with slots:
-                    if self._stopped is None:
-                        try:
-                            await self.import_track(track)
-                        except YandexAccessError as error:
-                            self._stopped = self._stopped or error
-                bar.update(1)
-
-            await asyncio.gather(*(one(track) for track in tracks))
+        await each_bounded(tracks, 2 * self.service.workers + self.downloads, one)
         for track, digest in self._unresolved:  # same audio as another track of this run
             await self._remember(track, digest, last_try=True)
         if self._stopped is not None:
@@ -209,30 +198,32 @@ class YandexImport:
         if track.unavailable:
             self.summary.unavailable.append((track.label, track.unavailable))
             return
-        if isinstance(self.service, RayEmbeddingService):
-            await self._import_on_ray(self.service, track)
-            return
         name = f"{track.track_id}.mp3"  # a checked id: digits only
-        path = self.folder / name
+        if self.keep is not None and (self.keep / name).is_file():
+            kept = self.keep / name  # downloaded by an earlier run with --keep
+            digest = await asyncio.to_thread(sha256_of, kept)
+            await self.importer.import_file(
+                kept, metadata_of(track), source=track.url, label=track.label
+            )
+            await self._remember(track, digest)
+            return
+        path = self.folder / name  # the local pool streams here; a Ray actor writes nothing
         try:
-            if self.keep is not None and (self.keep / name).is_file():
-                path = self.keep / name  # downloaded by an earlier run with --keep
-                digest = await asyncio.to_thread(sha256_of, path)
-            else:
-                digest = await self.music.fetch(track, path)
-                if self.keep is not None:
-                    path = Path(await asyncio.to_thread(shutil.move, path, self.keep / name))
+            fetched = await self.music.embed(track, self.service, path)
         except (UnavailableError, YandexCallError) as error:
             self._count_refused(track, error)
             return
-        try:
-            await self.importer.import_file(
-                path, metadata_of(track), source=track.url, label=track.label
-            )
+        except EMBED_FAILURES as error:
+            self.summary.failures.append((track.label, failure_reason(error)))
+            return
         finally:
-            if self.keep is None:
-                path.unlink(missing_ok=True)
-        await self._remember(track, digest)
+            if self.keep is not None and path.is_file():
+                await asyncio.to_thread(shutil.move, path, self.keep / name)
+            path.unlink(missing_ok=True)
+        await self.importer.import_embedded(
+            fetched.sha256, fetched.embedding, metadata_of(track), source=track.url
+        )
+        await self._remember(track, fetched.sha256)
 
     def _count_refused(self, track: YandexTrack, error: UnavailableError | YandexCallError) -> None:
         """A track the service would not give: unavailable (rights, removed, preview only) is
@@ -241,44 +232,3 @@ class YandexImport:
         (self.summary.unavailable if unavailable else self.summary.failures).append(
             (track.label, error.reason)
         )
-
-    async def _import_on_ray(self, service: RayEmbeddingService, track: YandexTrack) -> None:
-        """An actor downloads and embeds the track from a fresh link; this process commits it.
-        A failed fetch worth retrying (timeouts, 410 expired link, 429, 5xx) gets a new link,
-        up to the client's attempts, with its backoff."""
-        what = f"download of track {track.track_id}"
-        limits = self.music.limits
-        deadline = time.monotonic() + limits.deadline
-        for attempt in range(1, self.music.attempts + 1):
-            try:
-                link = await self.music.direct_link(track)
-            except (UnavailableError, YandexCallError) as error:
-                self._count_refused(track, error)
-                return
-            try:
-                fetched = await service.embed_url(
-                    link,
-                    limits=limits,
-                    deadline=deadline - time.monotonic(),
-                    ca_pem=self._ca_pem,
-                )
-            except FetchError as error:
-                pause = self.music.retry_delay(attempt)
-                if (
-                    error.transient
-                    and attempt < self.music.attempts
-                    and time.monotonic() + pause < deadline
-                ):
-                    await asyncio.sleep(pause)
-                    continue
-                tries = f" (gave up after {attempt} attempts)" if error.transient else ""
-                self.summary.failures.append((track.label, f"{what}: {error.reason}{tries}"))
-                return
-            except (AudioError, WorkerCrashedError, NoWorkersError) as error:
-                self.summary.failures.append((track.label, getattr(error, "reason", str(error))))
-                return
-            await self.importer.import_embedded(
-                fetched.sha256, fetched.embedding, metadata_of(track), source=track.url
-            )
-            await self._remember(track, fetched.sha256)
-            return

@@ -12,12 +12,12 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 
+from catalog.batch import catalog_tracks
 from catalog.yandex.client import UnavailableError, YandexCallError, YandexMusic, YandexTrack
 from storage import Database, Track
 
 DURATION_TOLERANCE = 3.0  # seconds; re-encodes and trimmed silence differ by a second or two
 SEARCHES_AT_ONCE = 3
-PAGE = 500
 _NOT_WORD = re.compile(r"[\W_]+")
 _ARTIST_SEPARATORS = re.compile(r"\s*(?:,|&|/|;|\bfeat\.?|\bft\.?|\bfeaturing\b)\s*", re.I)
 
@@ -85,12 +85,7 @@ def _candidate(track: YandexTrack) -> str:
 
 async def unlinked_tracks(database: Database) -> list[Track]:
     """Catalog tracks without a Yandex track id, in import order."""
-    found: list[Track] = []
-    offset = 0
-    while page := await database.tracks.list(PAGE, offset):
-        found += [t for t in page if not t.yandex_track_id]
-        offset += len(page)
-    return found
+    return [track async for track in catalog_tracks(database) if not track.yandex_track_id]
 
 
 async def link_catalog(database: Database, music: YandexMusic, *, dry_run: bool) -> LinkReport:

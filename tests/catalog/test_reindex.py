@@ -12,7 +12,7 @@ import numpy as np
 from audio_factory import encode, style_for, synth_music
 from fake_yandex import FakeYandex
 
-from catalog.reindex import serving_model
+from catalog.serving import serving_model
 from core.models import parse_model_spec
 from storage import Database
 
