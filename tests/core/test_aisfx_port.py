@@ -2,8 +2,6 @@
 make_aisfx_reference.py) and the package's own librosa front end, run here."""
 
 import importlib.util
-import pickle
-import zipfile
 from pathlib import Path
 from types import ModuleType
 
@@ -12,7 +10,6 @@ import pytest
 
 from core.audio import decode
 from core.constants import AISFX_BLOCK_FRAMES, AISFX_MEL_BANDS, AISFX_SAMPLE_RATE
-from core.errors import ModelFileError
 from core.models.aisfx import (
     CHANNELS,
     AisfxModel,
@@ -21,7 +18,6 @@ from core.models.aisfx import (
     chosen_blocks,
     embedding_weights,
     log_mel,
-    read_checkpoint,
 )
 from core.patch_selection import evenly_spaced, frame_patches
 
@@ -54,24 +50,6 @@ def test_the_checkpoint_reads_without_torch_with_the_architectures_shapes() -> N
                 assert np.isfinite(value).all()
     assert len(weights) == 4 * (2 + 2 * 4)
     assert (weights["conv_block4.bn2.running_var"] > 0).all()
-
-
-def test_the_unpickler_refuses_anything_but_tensors(tmp_path: Path) -> None:
-    class Evil:
-        def __reduce__(self) -> tuple[object, tuple[str]]:
-            import os
-
-            return (os.system, ("echo owned",))
-
-    path = tmp_path / "evil.pth"
-    with zipfile.ZipFile(path, "w") as archive:
-        archive.writestr("archive/data.pkl", pickle.dumps(Evil(), protocol=2))
-    with pytest.raises(pickle.UnpicklingError, match="not allowed"):
-        read_checkpoint(path)
-    with zipfile.ZipFile(tmp_path / "empty.pth", "w") as archive:
-        archive.writestr("x.txt", b"")
-    with pytest.raises(ModelFileError):
-        read_checkpoint(tmp_path / "empty.pth")
 
 
 def test_the_port_equals_pytorchs_original(model: AisfxModel) -> None:
