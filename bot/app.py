@@ -29,9 +29,9 @@ from telegram.ext import (
 from bot import access, handlers
 from bot.config import BotSettings, ConfigError
 from bot.context import BotApplication, BotContext, BotData, Resources
-from bot.embedders import describe, make_embedder
-from catalog.recommender import Recommender, adopt_previous_vectors
-from catalog.reindex import serving_model
+from catalog.embedders import make_embedder
+from catalog.recommender import Recommender
+from catalog.serving import adopt_previous_vectors, serving_model
 from storage import Database
 
 log = logging.getLogger(__name__)
@@ -54,7 +54,7 @@ async def open_resources(application: BotApplication) -> None:
         adopted = await adopt_previous_vectors(database, settings.model)
         model, serving = await serving_model(database, settings.model)
         log.info("%s", serving)
-        embedder = make_embedder(settings, model, settings.workers)
+        embedder = make_embedder(settings.backend, model, settings.workers)
         await embedder.start()
     except BaseException:
         await database.close()
@@ -71,7 +71,7 @@ async def open_resources(application: BotApplication) -> None:
     log.info(
         "started model=%s workers=%s catalog=%d tracks adopted=%d admins=%d",
         embedder.model_id,
-        describe(embedder),
+        embedder.describe(),
         len(catalog),
         adopted,
         len(settings.admin_ids),

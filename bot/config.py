@@ -12,9 +12,11 @@ from pathlib import Path
 from dotenv import dotenv_values
 
 from bot.numbers import parse_user_id
+from catalog.embedders import Backend
 from catalog.numbers import parse_number
 from core.errors import ModelFileError
 from core.models import DEFAULT_MODEL, ModelSpec, parse_model_spec
+from storage import DEFAULT_PATH
 
 SETTING_MAX = 100_000  # WORKERS, MAX_FILE_MB: far above any sensible value, far below overflow
 
@@ -33,6 +35,11 @@ class Settings:
     # RAY_AUTH_MODE, RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH from .env, for Ray to read from the
     # environment; never shown
     ray_auth: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+
+    @property
+    def backend(self) -> Backend:
+        """The embedding backend these settings choose (catalog.embedders.make_embedder)."""
+        return Backend(self.ray_address, self.ray_auth)
 
 
 RAY_AUTH_SETTINGS = ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH")
@@ -93,7 +100,7 @@ def load_settings(values: Mapping[str, str] | None = None) -> Settings:
     """Settings from `values` (default: the environment and `.env`)."""
     values = environment() if values is None else values
     return Settings(
-        database_path=Path(values.get("DATABASE_PATH") or "data/soundalike.sqlite3"),
+        database_path=Path(values.get("DATABASE_PATH") or DEFAULT_PATH),
         model=_model(values),
         workers=_positive_int(values, "WORKERS"),
         ray_address=_ray_address(values),

@@ -7,24 +7,17 @@ no id is known — a search for "artist title". Search text is encoded with `quo
 
 from urllib.parse import quote_plus
 
+from catalog.names import stripped
 from catalog.numbers import is_ascii_number
 from storage import Track
 
 YANDEX_MUSIC = "https://music.yandex.ru"
 
 
-def _clean(value: str | int | None) -> str | None:
-    """An id or a text field as a non-empty stripped string, or None."""
-    if value is None:
-        return None
-    text = str(value).strip()
-    return text or None
-
-
 def _id(value: str | int | None) -> str | None:
     """A Yandex id as ASCII digits, or None: "١٢٣" or "12a" would make a link to nowhere, so
     such an id counts as unknown and the link falls back to a search."""
-    text = _clean(value)
+    text = stripped(value)
     return text if text is not None and is_ascii_number(text) else None
 
 
@@ -47,7 +40,7 @@ def yandex_music_url(
         if album is not None:
             return f"{YANDEX_MUSIC}/album/{album}{track_part}"
         return f"{YANDEX_MUSIC}{track_part}"
-    text = " ".join(part for part in (_clean(artist), _clean(title)) if part)
+    text = " ".join(part for part in (stripped(artist), stripped(title)) if part)
     return f"{YANDEX_MUSIC}/search?text={quote_plus(text)}"
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import mutagen
 
-from catalog.names import clean_name
+from catalog.names import clean_name, stripped
 from catalog.numbers import is_ascii_number
 
 CSV_COLUMNS = ("file", "title", "artist", "album", "yandex_track_id", "yandex_album_id")
@@ -53,13 +53,8 @@ class MetadataTable:
     problems: list[str]
 
 
-def _clean(value: str | None) -> str | None:
-    value = (value or "").strip()
-    return value or None
-
-
 def _yandex_id(row: dict[str, str], column: str, line: int, problems: list[str]) -> str | None:
-    value = _clean(row.get(column))
+    value = stripped(row.get(column))
     if value is not None and not is_ascii_number(value):
         problems.append(f"line {line}: {column} {value!r} is not a number; ignored")
         return None
@@ -83,7 +78,7 @@ def read_metadata_csv(path: Path) -> MetadataTable:
             problems: list[str] = []
             for row in reader:
                 line = reader.line_num
-                name = _clean(row.get("file"))
+                name = stripped(row.get("file"))
                 if name is None:
                     problems.append(f"line {line}: no file name; skipped")
                     continue

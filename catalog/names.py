@@ -41,6 +41,14 @@ def clean_name(value: object, limit: int = MAX_NAME_CHARS) -> str | None:
     return text or None
 
 
+def stripped(value: str | int | None) -> str | None:
+    """An id or a text field (a CSV cell, a stored id) as a non-empty stripped string, or None."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
 def printable(text: str) -> str:
     """`text` for a terminal: controls and bidi controls shown as `\\u001b`, `\\u202e`.
 

@@ -70,15 +70,6 @@ class Page:
     more: bool
 
 
-async def adopt_previous_vectors(database: Database, model: ModelSpec) -> int:
-    """Move vectors stored under the model's earlier ids (the same vectors, before ids carried
-    the front-end version) to its id, so an existing catalog keeps working; how many moved."""
-    moved = 0
-    for previous in model.previous_ids:
-        moved += await database.embeddings.rename_model(previous, model.model_id)
-    return moved
-
-
 class Recommender:
     """The answer to a track, from the embedding workers and the catalog of their model."""
 
@@ -187,16 +178,6 @@ class Recommender:
 
     def _empty(self) -> str:
         return f"the catalog has no tracks indexed with {self.model.model_id}"
-
-    async def page(
-        self,
-        track_ids: npt.NDArray[np.int64],
-        scores: npt.NDArray[np.float32],
-        start: int,
-        count: int,
-    ) -> list[Recommendation]:
-        """Up to `count` results from ranking entry `start` on (see `page_from`)."""
-        return (await self.page_from(track_ids, scores, start, count)).items
 
     async def page_from(
         self,

@@ -1,4 +1,5 @@
-"""Choosing the embedding backend from the settings (bot/embedders.py), without a cluster: the
+"""Choosing the embedding backend from the settings (catalog/embedders.py, given the settings'
+`backend`), without a cluster: the
 local pool by default with Ray never imported, RAY_ADDRESS checked at start-up, a clear refusal
 when ray is not installed, and the Ray token never shown."""
 
@@ -13,9 +14,9 @@ from pathlib import Path
 import pytest
 from cli_process import run_bot
 
-from bot.cli.main import main as cli
+from bot.cli import main as cli
 from bot.config import ConfigError, load_bot_settings, load_settings
-from bot.embedders import make_embedder
+from catalog.embedders import make_embedder
 from core.embedding_service import EmbeddingService
 from core.ray_embedding import RayEmbeddingService
 
@@ -26,10 +27,13 @@ TOKEN = "0123456789abcdef" * 4
 def test_without_ray_address_the_local_pool_is_used_and_ray_never_imported() -> None:
     code = (
         "import sys\n"
-        "from bot import app, cli, embedders, yandex_import\n"
+        "from bot import app\n"
+        "from bot.cli import main\n"
+        "from catalog import embedders\n"
+        "from catalog.yandex import importer\n"
         "from bot.config import load_settings\n"
         "settings = load_settings({})\n"
-        "service = embedders.make_embedder(settings, settings.model, 1)\n"
+        "service = embedders.make_embedder(settings.backend, settings.model, 1)\n"
         "assert type(service).__name__ == 'EmbeddingService', service\n"
         "assert 'ray' not in sys.modules, 'ray was imported'\n"
     )
@@ -45,9 +49,9 @@ def test_ray_address_forms(address: str, monkeypatch: pytest.MonkeyPatch) -> Non
     settings = load_settings({"RAY_ADDRESS": address})
     assert settings.ray_address == address
     if importlib.util.find_spec("ray") is not None:
-        service = make_embedder(settings, settings.model, None)
+        service = make_embedder(settings.backend, settings.model, None)
         assert isinstance(service, RayEmbeddingService) and service.address == address
-    assert isinstance(make_embedder(load_settings({}), settings.model, 1), EmbeddingService)
+    assert isinstance(make_embedder(load_settings({}).backend, settings.model, 1), EmbeddingService)
 
 
 @pytest.mark.parametrize("address", ["head", "http://head:8265", "ray://head", "a b:1"])

@@ -31,7 +31,7 @@ OBJECT_STORE_BYTES = 150 * 1024 * 1024
 TOKEN = secrets.token_hex(32)
 os.environ["RAY_AUTH_MODE"] = "token"
 os.environ["RAY_AUTH_TOKEN"] = TOKEN
-# as bot/embedders.py does: a test run started under `uv run` must not make the cluster start
+# as catalog/embedders.py does: a test run started under `uv run` must not make the cluster start
 # its workers or its Ray Client server through uv (the uv hook reads the parent processes)
 os.environ["RAY_ENABLE_UV_RUN_RUNTIME_ENV"] = "0"
 
