@@ -8,15 +8,9 @@ Paging (More, /top) has its own line: one page at a time, one request waiting, r
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from types import TracebackType
 
 MAX_WAITING_PER_USER = 3  # tracks a user may have queued behind the one being analysed
-
-
-class QueueFullError(Exception):
-    """The user already has a track analysed and MAX_WAITING_PER_USER waiting."""
 
 
 class Place:
@@ -54,12 +48,6 @@ class UserQueues:
         self.max_waiting = max_waiting
         self._lines: dict[int, deque[Place]] = {}
 
-    def busy(self, user_id: int) -> bool:
-        return bool(self._lines.get(user_id))
-
-    def waiting(self, user_id: int) -> int:
-        return max(len(self._lines.get(user_id, ())) - 1, 0)
-
     def admit(self, user_id: int) -> Place | None:
         """A place at the end of the user's line, or None when the line is full."""
         line = self._lines.setdefault(user_id, deque())
@@ -81,16 +69,6 @@ class UserQueues:
             place.done.set_result(None)
         else:
             ahead.done.add_done_callback(lambda _: place.done.set_result(None))
-
-    @asynccontextmanager
-    async def turn(self, user_id: int) -> AsyncIterator[None]:
-        """Admit and wait for the turn in one go; QueueFullError when the line is full."""
-        place = self.admit(user_id)
-        if place is None:
-            raise QueueFullError(f"user {user_id} has {self.waiting(user_id)} tracks waiting")
-        async with place:
-            await place.turn()
-            yield
 
 
 class PagingLine(UserQueues):
@@ -118,5 +96,5 @@ class PagingLine(UserQueues):
 
     def _leave(self, place: Place) -> None:
         super()._leave(place)
-        if not self.busy(place.user_id):  # the burst is over: the next one is told again
+        if place.user_id not in self._lines:  # the burst is over: the next one is told again
             self._told.discard(place.user_id)

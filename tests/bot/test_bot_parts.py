@@ -122,18 +122,21 @@ async def test_user_queues_run_one_track_per_user_in_order() -> None:
     queues, order = UserQueues(), []
 
     async def job(user: int, name: str, seconds: float) -> None:
-        async with queues.turn(user):
+        place = queues.admit(user)
+        assert place is not None
+        async with place:
+            await place.turn()
             order.append(f"start {name}")
             await asyncio.sleep(seconds)
             order.append(f"end {name}")
 
     first = asyncio.create_task(job(1, "a", 0.05))
     await asyncio.sleep(0)
-    assert queues.busy(1) and not queues.busy(2)
     await asyncio.gather(first, job(1, "b", 0.01), job(2, "c", 0.01))
     assert order.index("end a") < order.index("start b")  # same user: one after the other
     assert order.index("start c") < order.index("end a")  # another user: not blocked
-    assert not queues.busy(1) and queues.waiting(1) == 0
+    again = queues.admit(1)  # every place was given up: the next track waits for nobody
+    assert again is not None and not again.queued
 
 
 def message_with(**attachment: object) -> Message:
@@ -178,7 +181,8 @@ async def test_a_burst_gets_one_turn_and_three_places_the_rest_are_refused() -> 
         started.clear()
         admitted = await asyncio.gather(*(track(i) for i in range(burst)))
         assert sum(admitted) == 4 and started == [0, 1, 2, 3]
-        assert not queues.busy(7)
+    after = queues.admit(7)  # every place was given up: the next track waits for nobody
+    assert after is not None and not after.queued
 
 
 async def test_a_place_given_up_before_its_turn_keeps_the_order() -> None:
