@@ -15,8 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np
 
-from core.audio import load_track
-from core.embedding import select_patches, track_vector
+from core.embedding import load_for, select_patches, track_vector
 from core.hashing import sha256_of
 from core.models import parse_model_spec
 from evaluation.corpus import grouped_tracks
@@ -37,7 +36,7 @@ def main() -> None:
         key = f"{sha256_of(path)}/excerpt"
         if key not in cache:
             continue
-        patches = model.patches(load_track(path, model.sample_rate))
+        patches = model.patches(load_for(path, model))
         batches = [patches[i : i + BATCH] for i in range(0, len(patches), BATCH)]
         per_patch.append(np.concatenate([model.predict(b).embeddings for b in batches]))
         groups.append(group)

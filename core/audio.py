@@ -403,10 +403,3 @@ def normalise_loudness(audio: npt.NDArray[np.float32]) -> npt.NDArray[np.float32
         return audio
     scaled = audio * np.float32(TARGET_RMS / level)
     return np.clip(scaled, -PEAK_LIMIT, PEAK_LIMIT, out=scaled)
-
-
-def load_track(path: Path, sample_rate: int) -> npt.NDArray[np.float32]:
-    """Decode, check and loudness-normalise a track: the audio every model starts from."""
-    audio = decode(path, sample_rate)
-    check_analysable(audio, sample_rate)
-    return normalise_loudness(audio)

@@ -188,10 +188,6 @@ class Comparison:
     low: float
     high: float
 
-    @property
-    def significant(self) -> bool:
-        return self.low > 0 or self.high < 0
-
 
 def per_query(
     catalog: npt.NDArray[np.float32],

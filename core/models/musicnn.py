@@ -47,8 +47,6 @@ MSD_TAGS: tuple[str, ...] = (
     "60s", "rnb", "indie pop", "sad", "House", "happy",
 )  # fmt: skip
 
-CHECKPOINT_FILES = (".data-00000-of-00001", ".index")
-
 
 @dataclass(frozen=True)
 class MusicnnVariant:

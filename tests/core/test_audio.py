@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from audio_factory import encode, encode_stereo, synth_music
 
-from core.audio import check_analysable, decode, load_track, normalise_loudness, rms
+from core.audio import check_analysable, decode, normalise_loudness, rms
 from core.constants import MAX_ANALYSIS_SECONDS, TARGET_RMS
 from core.errors import DecodeTimeoutError, NotAudioError, SilentError, TooShortError
 
@@ -50,8 +50,9 @@ def test_stereo_is_mixed_down(tmp_path: Path) -> None:
 def test_phase_inverted_stereo_is_not_mistaken_for_silence(tmp_path: Path) -> None:
     music = synth_music(5.0)
     path = encode_stereo(music, -music, tmp_path / "inverted.flac")
-    audio = load_track(path, RATE)  # would raise SilentError with a plain (L + R) / 2
-    assert rms(audio) == pytest.approx(TARGET_RMS, rel=0.05)
+    audio = decode(path, RATE)
+    check_analysable(audio, RATE)  # would raise SilentError with a plain (L + R) / 2
+    assert rms(normalise_loudness(audio)) == pytest.approx(TARGET_RMS, rel=0.05)
 
 
 @pytest.mark.parametrize(
@@ -75,7 +76,7 @@ def test_truncated_mp3_keeps_what_decodes_and_garbage_after_a_header_is_refused(
     garbage = tmp_path / "garbage.mp3"
     garbage.write_bytes(whole[:200] + np.random.default_rng(1).bytes(2_000))
     with pytest.raises(AudioErrorTypes):
-        load_track(garbage, RATE)
+        check_analysable(decode(garbage, RATE), RATE)
 
 
 AudioErrorTypes = (NotAudioError, TooShortError, SilentError)
@@ -120,10 +121,11 @@ def test_decoder_has_a_wall_clock_limit(tmp_path: Path) -> None:
 
 def test_too_short_and_silent_tracks_are_refused(tmp_path: Path) -> None:
     with pytest.raises(TooShortError) as short:
-        load_track(encode(tone(2.0), tmp_path / "short.mp3"), RATE)
+        check_analysable(decode(encode(tone(2.0), tmp_path / "short.mp3"), RATE), RATE)
     assert "2.0 s" in short.value.reason and "3 s" in short.value.reason
+    silent = encode(np.zeros(44_100 * 5, np.float32), tmp_path / "silent.mp3")
     with pytest.raises(SilentError):
-        load_track(encode(np.zeros(44_100 * 5, np.float32), tmp_path / "silent.mp3"), RATE)
+        check_analysable(decode(silent, RATE), RATE)
     with pytest.raises(SilentError):
         check_analysable(np.full(RATE * 5, 1e-5, np.float32), RATE)
 

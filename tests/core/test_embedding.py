@@ -6,9 +6,8 @@ import numpy as np
 import pytest
 from audio_factory import encode, reencode_excerpt, synth_music
 
-from core.audio import load_track
 from core.constants import MAX_PATCHES_PER_TRACK, MUSICNN_SAMPLE_RATE, SECTIONS_PER_TRACK
-from core.embedding import embed_audio, embed_file, fused_sections, section_vectors
+from core.embedding import embed_audio, embed_file, fused_sections, load_for, section_vectors
 from core.errors import NotAudioError, TooShortError
 from core.models.musicnn import MSD_TAGS, MusicnnModel
 
@@ -111,7 +110,9 @@ def test_every_format_reaches_the_model(tmp_path: Path, vgg_model: MusicnnModel)
         assert float(vector @ reference) > 0.97, suffix
 
 
-def test_load_track_normalises_before_features(tmp_path: Path) -> None:
+def test_a_track_is_loudness_normalised_before_features(
+    tmp_path: Path, vgg_model: MusicnnModel
+) -> None:
     quiet = encode(0.02 * synth_music(5.0), tmp_path / "q.flac")
-    audio = load_track(quiet, MUSICNN_SAMPLE_RATE)
+    audio = load_for(quiet, vgg_model)
     assert float(np.sqrt(np.mean(audio.astype(np.float64) ** 2))) == pytest.approx(0.1, rel=0.05)
