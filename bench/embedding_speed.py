@@ -195,11 +195,6 @@ class OriginalDesign:
         return vector
 
 
-def embed_uncapped(track: Path, model: AudioModel) -> object:
-    """The original design's budget: every patch of the track (decode included)."""
-    return embed_audio(load_for(track, model), model, 10_000)
-
-
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
