@@ -8,15 +8,18 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dotenv import dotenv_values
 
 from bot.numbers import parse_user_id
-from catalog.embedders import Backend
 from catalog.numbers import parse_number
 from core.errors import ModelFileError
 from core.models import DEFAULT_MODEL, ModelSpec, parse_model_spec
 from storage import DEFAULT_PATH
+
+if TYPE_CHECKING:
+    from catalog.embedders import Backend
 
 SETTING_MAX = 100_000  # WORKERS, MAX_FILE_MB: far above any sensible value, far below overflow
 
@@ -37,8 +40,10 @@ class Settings:
     ray_auth: tuple[tuple[str, str], ...] = field(default=(), repr=False)
 
     @property
-    def backend(self) -> Backend:
+    def backend(self) -> "Backend":
         """The embedding backend these settings choose (catalog.embedders.make_embedder)."""
+        from catalog.embedders import Backend  # the embedders load numpy: not for `--help`
+
         return Backend(self.ray_address, self.ray_auth)
 
 

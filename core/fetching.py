@@ -20,8 +20,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-import aiohttp
-
 MAX_FETCH_BYTES = 200 * 1024 * 1024  # a long track at 320 kbps (an hour is ≈ 144 MB)
 FETCH_CHUNK = 1 << 20
 MAX_REDIRECTS = 5
@@ -152,6 +150,8 @@ async def stream(
     """`fetch` from the event loop: an https `url` (redirects followed by hand, never to http)
     into `path` within `limits` and `deadline` seconds; (sha256, size). On failure `path` is
     removed. Raises FetchError."""
+    import aiohttp  # not in the Ray actors, which fetch with urllib
+
     if urlsplit(url).scheme != "https":
         raise FetchError("the download link is not https", transient=False)
     timeout = aiohttp.ClientTimeout(sock_connect=limits.timeout, sock_read=limits.timeout)

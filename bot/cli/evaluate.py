@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+from bot.cli.common import EXIT_FAILURES, EXIT_USAGE
 from bot.config import Settings
 from core.audio import ffmpeg_binary
 from core.errors import ModelFileError
@@ -22,9 +23,6 @@ from evaluation import (
     parse_specs,
 )
 from evaluation.excerpts import REENCODE_BITRATE, REENCODE_EVERY
-
-EXIT_FAILURES = 1  # as bot.cli.main: some tracks were left out
-EXIT_USAGE = 2
 
 
 async def eval_command(arguments: argparse.Namespace, settings: Settings) -> int:
@@ -61,8 +59,7 @@ async def eval_command(arguments: argparse.Namespace, settings: Settings) -> int
     return EXIT_FAILURES if report.left_out else 0
 
 
-def add_eval_parser(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
-    """Register `eval` on the CLI's sub-commands (bot/cli/main.py calls this)."""
+def register(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     parser = commands.add_parser(
         "eval", help="compare models on a folder with one sub-folder per album or soundtrack"
     )

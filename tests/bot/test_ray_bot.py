@@ -212,16 +212,12 @@ async def test_import_yandex_on_ray_lets_the_actors_download(
     album_id, tracks = fake_yandex.add_album("Album", "Band", audio)
     fake_yandex.expire_first_link(tracks[1])  # the actor's first fetch gets 410: a fresh link
     music = YandexMusic(fake_yandex.token, fake_yandex.api_url, backoff=0.01)
-
-    async def no_download(*_: object) -> Path:
-        raise AssertionError("the coordinator downloaded audio")
-
-    music.download = no_download  # type: ignore[method-assign]
+    unused = tmp_path / "unused"  # where the local pool would stream: never created on Ray
     async with (
         Database(tmp_path / "catalog.sqlite3") as database,
         RayEmbeddingService(MFCC, workers=2, address=cluster.address) as service,
     ):
-        job = YandexImport(database, service, music, tmp_path / "unused")
+        job = YandexImport(database, service, music, unused)
         await job.run(await job.collect(parse_links([f"https://music.yandex.ru/album/{album_id}"])))
         assert job.summary.lines() == [
             "added 3 · already present 0 · metadata updated 0 · failed 0"
@@ -234,11 +230,12 @@ async def test_import_yandex_on_ray_lets_the_actors_download(
         assert fake_yandex.downloads[tracks[1]] == 1
         assert len([c for c in fake_yandex.calls("download-info") if c.track_id == tracks[1]]) == 2
 
-        rerun = YandexImport(database, service, music, tmp_path / "unused")
+        rerun = YandexImport(database, service, music, unused)
         await rerun.run(
             await rerun.collect(parse_links([f"https://music.yandex.ru/album/{album_id}"]))
         )
         assert rerun.summary.present == 3  # resumable: known ids cost no download
+    assert not unused.exists()  # the coordinator wrote no audio: the actors fetched it
 
 
 def sha256_of_bytes(data: bytes) -> str:

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli.main import TOP_MAX, build_parser
+from bot.cli.main import build_parser
+from bot.cli.recommend import TOP_MAX
 from bot.numbers import TELEGRAM_ID_MAX
 from catalog.numbers import SQLITE_INT_MAX
 from catalog.recommender import RESULTS_KEPT
@@ -32,6 +33,12 @@ BAD = [
     ["users", "deny", "bob"],
     ["import", "x", "--workers", "0"],
     ["import", "x", "--workers", "65"],
+    ["reindex", "--workers", "0"],
+    ["reindex", "--workers", "-2"],
+    ["import-yandex", "--workers", "65"],
+    ["import-yandex", "--limit", "0"],
+    ["import-yandex", "--limit", "-1"],
+    ["import-yandex", "--limit", "٣"],
     ["embed", "x", "--tags", "-1"],
 ]
 
@@ -56,6 +63,8 @@ def test_the_limits_themselves_are_accepted() -> None:
     assert (listing.limit, listing.offset) == (0, SQLITE_INT_MAX)
     assert parser.parse_args(["users", "allow", str(TELEGRAM_ID_MAX)]).id == TELEGRAM_ID_MAX
     assert parser.parse_args(["import", "x", "--workers", "64"]).workers == 64
+    assert parser.parse_args(["reindex", "--workers", "1"]).workers == 1
+    assert parser.parse_args(["import-yandex", "--limit", "1"]).limit == 1
 
 
 def test_recommend_top_minus_five_exits_2_before_any_work(tmp_path: Path) -> None:

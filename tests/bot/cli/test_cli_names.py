@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from audio_factory import encode, style_for, synth_music
 
-from bot.cli.main import main as cli
+from bot.cli import main as cli
 from catalog.names import MAX_NAME_CHARS
 
 ESCAPES = "\x1b]0;owned\x07\x1b[2J\x1b[31m"  # retitle the terminal, clear it, turn it red

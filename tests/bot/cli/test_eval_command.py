@@ -9,7 +9,7 @@ import pytest
 from audio_factory import STYLES, encode, synth_music
 
 import evaluation.run
-from bot.cli.evaluate import add_eval_parser, eval_command
+from bot.cli.evaluate import eval_command, register
 from bot.config import Settings
 from core.models import parse_model_spec
 from evaluation.specs import cache_file_name
@@ -123,7 +123,7 @@ def test_usage_errors_are_one_line_and_exit_2(
 
 def test_the_subcommand_is_registered_with_its_handler() -> None:
     parser = argparse.ArgumentParser()
-    add_eval_parser(parser.add_subparsers(dest="command"))
+    register(parser.add_subparsers(dest="command"))
     arguments = parser.parse_args(["eval", "music", "--models", "mfcc", "--json"])
     assert arguments.handler is eval_command
     assert arguments.folder == Path("music") and arguments.models == "mfcc" and arguments.json

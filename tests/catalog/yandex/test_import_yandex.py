@@ -17,7 +17,7 @@ import pytest_asyncio
 from audio_factory import encode, style_for, synth_music
 from fake_yandex import FakeYandex
 
-from bot.cli.main import main as cli
+from bot.cli import main as cli
 from catalog.links import track_url
 from catalog.yandex import client as yandex_client
 from catalog.yandex.client import YandexMusic

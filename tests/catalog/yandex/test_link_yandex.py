@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from fake_yandex import FakeYandex
 
-from bot.cli.main import main as cli
+from bot.cli import main as cli
 from catalog.links import track_url
 from catalog.yandex.client import YandexMusic, YandexTrack
 from catalog.yandex.matching import artists_match, is_confident, link_catalog, normalise

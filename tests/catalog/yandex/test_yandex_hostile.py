@@ -18,7 +18,7 @@ import pytest_asyncio
 from audio_factory import encode, style_for, synth_music
 from fake_yandex import FakeYandex
 
-from bot.cli.main import main as cli
+from bot.cli import main as cli
 from catalog.yandex.client import YandexMusic
 from catalog.yandex.importer import YandexImport
 from catalog.yandex.links import parse_links
