@@ -30,6 +30,7 @@ pytest.importorskip("ray", reason="the optional Ray backend: pip install -r requ
 
 from bot.context import BotApplication
 from catalog.importer import Importer
+from catalog.reindex import Reindexer
 from catalog.yandex.client import YandexMusic
 from catalog.yandex.importer import YandexImport
 from catalog.yandex.links import parse_links
@@ -235,6 +236,17 @@ async def test_import_yandex_on_ray_lets_the_actors_download(
             await rerun.collect(parse_links([f"https://music.yandex.ru/album/{album_id}"]))
         )
         assert rerun.summary.present == 3  # resumable: known ids cost no download
+
+        # reindex fetches a Yandex track the same one way: on Ray, the actors download it
+        with sqlite3.connect(tmp_path / "catalog.sqlite3") as db:
+            db.execute("DELETE FROM embeddings WHERE track_id IN (SELECT id FROM tracks)")
+        reindexer = Reindexer(database, MFCC.model_id, music, unused)
+        summary = await reindexer.run(await reindexer.missing(), service)
+        assert summary.lines() == [
+            "embedded 3 · already had the model 0 · audio unreachable 0 · failed 0 · "
+            "downloaded from Yandex Music 3"
+        ]
+        assert fake_yandex.downloads[tracks[0]] == 2
     assert not unused.exists()  # the coordinator wrote no audio: the actors fetched it
 
 
