@@ -302,6 +302,13 @@ async def test_audio_is_never_fetched_over_plain_http(
     ]
     assert fake.downloads[downgraded] == 0 and fake.downloads[moved] == 1
 
+    # the local pool's embed_url never starts a plain-http fetch, even one handed to it
+    with pytest.raises(FetchError, match="the download link is not https"):
+        await service.embed_url(
+            f"http://127.0.0.1:9/{downgraded}.mp3", limits=FetchLimits(), into=tmp_path / "x.mp3"
+        )
+    assert not (tmp_path / "x.mp3").exists()
+
     # the Ray actors' fetch keeps the same rule
     (found,) = await music.tracks_for(parse_links([f"{YM}/track/{downgraded}"])[0])
     link = await music.direct_link(found)
