@@ -5,7 +5,6 @@ import argparse
 
 from bot.cli.common import EXIT_FAILURES, print_lines, token_problem, yandex_music
 from bot.config import Settings
-from catalog.names import printable
 from storage import Database
 
 
@@ -19,7 +18,7 @@ async def link_yandex_command(arguments: argparse.Namespace, settings: Settings)
         return status
     async with Database(settings.database_path) as database:
         report = await link_catalog(database, music, dry_run=arguments.dry_run)
-    print_lines(map(printable, report.lines(arguments.dry_run)))
+    print_lines(report.lines(arguments.dry_run))
     return EXIT_FAILURES if report.failed else 0
 
 

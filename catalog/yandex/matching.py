@@ -13,6 +13,7 @@ import unicodedata
 from dataclasses import dataclass, field
 
 from catalog.batch import catalog_tracks
+from catalog.names import printable
 from catalog.yandex.client import UnavailableError, YandexCallError, YandexMusic, YandexTrack
 from storage import Database, Track
 
@@ -58,6 +59,7 @@ class LinkReport:
     failed: list[tuple[Track, str]] = field(default_factory=list)
 
     def lines(self, dry_run: bool) -> list[str]:
+        """The report as printed by link-yandex (escaped for the terminal)."""
         head = (
             f"matched {len(self.matched)} · ambiguous {len(self.ambiguous)} · "
             f"not found {len(self.not_found)} · failed {len(self.failed)}"
@@ -71,7 +73,7 @@ class LinkReport:
             lines += [f"    {c.url}  {_candidate(c)}" for c in candidates]
         lines += [f"  not found: {_name(t)}" for t in self.not_found]
         lines += [f"  failed: {_name(t)}: {reason}" for t, reason in self.failed]
-        return lines
+        return [printable(line) for line in lines]
 
 
 def _name(track: Track) -> str:
