@@ -38,14 +38,14 @@ AISFX_MEL_FMAX: Final = 22_050.0
 AISFX_LOG_GAIN: Final = 10_000.0  # features are log10(AISFX_LOG_GAIN · mel + 1) / AISFX_LOG_SCALE
 AISFX_LOG_SCALE: Final = 9.457798957824707  # the package's "original" min-max normalisation
 AISFX_BLOCK_FRAMES: Final = 100  # 100 frames ≈ 2.32 s per block
-AISFX_MAX_BLOCKS_PER_TRACK: Final = 12  # evenly spaced, like the musicnn patches (README "Quality")
+AISFX_MAX_BLOCKS_PER_TRACK: Final = 12  # evenly spaced, like the musicnn patches (docs/quality.md)
 
 # --- clips: naming the track a short recording comes from ------------------------------------
 # A track's vector is the mean over the whole track, so a 15-s clip of it can sit closer to
 # another track's mean than to its own. Each track also keeps SECTIONS_PER_TRACK section vectors
 # (the means of consecutive groups of its patches); a query analysed for at most CLIP_SECONDS
 # is a clip, and the best section match among its CLIP_CANDIDATES best-ranked tracks leads its
-# answer. Dev corpus, fusion: excerpt recall@1 .901 → .962 (README "Clips").
+# answer. Dev corpus, fusion: excerpt recall@1 .901 → .962 (docs/quality.md "Clips").
 SECTIONS_PER_TRACK: Final = 6
 CLIP_SECONDS: Final = 30.0
 CLIP_CANDIDATES: Final = 100

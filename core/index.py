@@ -9,7 +9,7 @@ best `k × K_FACTOR` candidates are re-scored from half-precision copies of the 
 256-d vectors, where 8-bit copies (`Refine(SQ8)`, the first version) reach 0.978 at the same
 speed (measured side by side, 4.15 and 5.13 ms on the loaded machine) for half the memory.
 Graph indexes (HNSW, in faiss and usearch) were measured too and lost: on random unit vectors
-they reach recall@10 ≈ 0.5–0.8 at the same latency (bench/index_speed.py, README "Large
+they reach recall@10 ≈ 0.5–0.8 at the same latency (bench/index_speed.py, docs/scaling.md "Large
 catalogs"). So did, at 1,000,000 random 256-d vectors:
 IVF256 with fast-scan PQ in its lists (recall@10 0.38, 0.56, 0.81 probing 1/8, 1/4, 1/2 of the
 lists: random data has no clusters), a cheaper code (PQ64x4fs: 0.79–0.93 with 1,000–4,000

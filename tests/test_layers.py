@@ -1,4 +1,4 @@
-"""The architecture's arrows, checked: which package may import which (shared/ARCHITECTURE.md)."""
+"""The architecture's arrows, checked: which package may import which (docs/architecture.md)."""
 
 import ast
 from pathlib import Path

@@ -58,8 +58,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 # The model listens to 16 kHz mono, i.e. nothing above 8 kHz. Full-track re-encodes at 128 kbps
-# score ≥ 0.986 (median 0.999) against their originals (README, "Already in the catalog"), so
-# 128 kbps loses nothing the model hears; higher bitrates only cost bandwidth.
+# score ≥ 0.986 (median 0.999) against their originals (docs/catalog.md, "Already in the
+# catalog"), so 128 kbps loses nothing the model hears; higher bitrates only cost bandwidth.
 MIN_MP3_KBPS = 128
 POPULAR_TRACKS = 20  # an artist link without --all: the first page of the artist's tracks
 ARTIST_PAGE = 100  # page size when paging through all of an artist's tracks

@@ -28,7 +28,7 @@ from core.errors import TooShortError
 from core.models.base import AudioModel, TrackOutputs, WindowedModel
 from core.windows import Windows, level_windows, part_windows, used_windows
 
-RESAMPLE_QUALITY = "HQ"  # soxr's; see README "Models" for what the resampler changes
+RESAMPLE_QUALITY = "HQ"  # soxr's; see docs/models.md for what the resampler changes
 
 
 def resample(audio: npt.NDArray[np.float32], rate: int, target: int) -> npt.NDArray[np.float32]:

@@ -43,7 +43,7 @@ DEFAULT_MODEL: Final = "fusion:aisfx+msd-vgg/pool5"
 # msd-vgg/pool5, tuned on 419 real soundtrack tracks: full 128 kbps re-encodes score ≥ 0.986
 # (median 0.999) against their original, the closest two different tracks 0.970 and a 15-s
 # excerpt's best *other* match 0.967. (On msd-musicnn/penultimate two different tracks reach
-# 0.9845, so this value must not be reused there.) See README "Already in the catalog".
+# 0.9845, so this value must not be reused there.) See docs/catalog.md "Already in the catalog".
 # fusion:aisfx+msd-vgg/pool5, on the stored vectors' plain cosine (not the standardised one,
 # where re-encodes scatter down to 0.75), same corpus, catalog side (whole track) against catalog
 # side: 128 kbps re-encodes ≥ 0.9812, the closest two different tracks 0.9714 (front end 3),
@@ -124,7 +124,7 @@ class ModelSpec:
     @property
     def standardised_parts(self) -> tuple[bool, ...]:
         """Per part, whether ranking standardises it: aisfx's yes (+.01 P@10, +.02 mAP on the
-        development corpus), MSD_vgg's no (it costs excerpt recall; README "Quality")."""
+        development corpus), MSD_vgg's no (it costs excerpt recall; docs/quality.md)."""
         return tuple(p.family == "aisfx" for p in self.parts) or (self.standardised,)
 
     @property
