@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 from audio_factory import encode, synth_music
+from cli_process import InProcess
 
 from core.models.base import AudioModel
 
@@ -20,3 +21,9 @@ def vgg_model() -> AudioModel:
     from core.models import parse_model_spec
 
     return parse_model_spec("msd-vgg/pool5").load()
+
+
+@pytest.fixture
+def cli_main(capfd: pytest.CaptureFixture[str], tmp_path: Path) -> InProcess:
+    """`python -m bot ARGS` in this process: `cli_main(*ARGS, database=…, env=…)`."""
+    return InProcess(capfd, tmp_path / "working-folder")

@@ -1,18 +1,14 @@
-"""`python -m bot catalog stats`: the catalog and each model's feedback, on a real file."""
+"""`python -m bot catalog stats`: the catalog and each model's feedback, on a real file (the
+command runs in this process: cli_process.InProcess)."""
 
 import asyncio
 import hashlib
-import subprocess
 from pathlib import Path
 
 import numpy as np
-from cli_process import run_bot
+from cli_process import Finished, InProcess
 
 from storage import Database, SentMedia
-
-
-def catalog(database: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return run_bot("catalog", *args, database=database, timeout=60)
 
 
 async def seed(path: Path) -> None:
@@ -31,8 +27,12 @@ async def seed(path: Path) -> None:
                 await db.feedback.vote(query_id, user_id, vote)
 
 
-def test_stats_show_the_feedback_per_model(tmp_path: Path) -> None:
+def test_stats_show_the_feedback_per_model(tmp_path: Path, cli_main: InProcess) -> None:
     database = tmp_path / "catalog.sqlite3"
+
+    def catalog(database: Path, *args: str) -> Finished:
+        return cli_main("catalog", *args, database=database)
+
     empty = catalog(database, "stats")
     assert empty.returncode == 0, empty.stderr
     assert "tracks: 0" in empty.stdout and "feedback" not in empty.stdout

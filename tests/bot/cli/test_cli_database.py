@@ -4,7 +4,8 @@ a non-zero exit, no traceback, the file untouched; and the reading commands on a
 Tests run as root, and root ignores permission bits: a chmod 0444 file in a 0555 folder stays
 writable to it. The read-only cases therefore bind-mount the folder read-only inside a user
 namespace (`unshare -rm`), where writes fail with EROFS as on a real read-only mount, and are
-skipped where that is not allowed.
+skipped where that is not allowed; they need a real process inside that namespace. The rest
+run the command in this process (cli_process.InProcess).
 """
 
 import asyncio
@@ -17,7 +18,7 @@ from pathlib import Path
 import aiosqlite
 import numpy as np
 import pytest
-from cli_process import run_bot
+from cli_process import Finished, InProcess, run_bot
 
 from storage import MIGRATIONS, Database, migrate
 
@@ -44,7 +45,7 @@ def cli(
     return run_bot(*args, database=database, env={"WORKERS": "1"}, timeout=120, prefix=prefix)
 
 
-def one_error_line(result: subprocess.CompletedProcess[str]) -> str:
+def one_error_line(result: subprocess.CompletedProcess[str] | Finished) -> str:
     output = result.stdout + result.stderr
     assert result.returncode != 0, output
     assert "Traceback" not in output, output
@@ -80,14 +81,16 @@ BAD = {
 
 
 @pytest.mark.parametrize("kind", list(BAD))
-def test_every_command_refuses_a_bad_path_in_one_line(tmp_path: Path, kind: str) -> None:
+def test_every_command_refuses_a_bad_path_in_one_line(
+    tmp_path: Path, kind: str, cli_main: InProcess
+) -> None:
     folder = tmp_path / "data"
     folder.mkdir()
     path = folder / ("nested/db.sqlite3" if kind == "file in place of the folder" else "db")
     make_bad(kind, path)
     before = snapshot(folder)
     for args in COMMANDS:
-        line = one_error_line(cli(path, *args))
+        line = one_error_line(cli_main(*args, database=path, env={"WORKERS": "1"}))
         assert BAD[kind] in line and str(path) in line, (args, line)
     assert snapshot(folder) == before  # byte-identical, and no -wal or -shm beside it
 
@@ -138,7 +141,9 @@ def test_reading_commands_work_on_a_read_only_mount(tmp_path: Path) -> None:
     assert snapshot(folder) == before
 
 
-def test_an_old_file_on_a_read_only_mount_asks_for_a_writing_command(tmp_path: Path) -> None:
+def test_an_old_file_on_a_read_only_mount_asks_for_a_writing_command(
+    tmp_path: Path, cli_main: InProcess
+) -> None:
     folder = tmp_path / "ro"
     folder.mkdir()
     if not can_mount_read_only(folder):
@@ -154,7 +159,7 @@ def test_an_old_file_on_a_read_only_mount_asks_for_a_writing_command(tmp_path: P
     line = one_error_line(cli(path, "catalog", "stats", read_only_folder=folder))
     assert "run a writing command" in line, line
     assert snapshot(folder) == before
-    assert cli(path, "catalog", "stats").returncode == 0  # where it is writable, it migrates
+    assert cli_main("catalog", "stats", database=path).returncode == 0  # writable: it migrates
 
 
 def test_recommend_reads_a_read_only_mount(tmp_path: Path, music_file: Path) -> None:

@@ -1,10 +1,12 @@
-"""`python -m bot embed` as a user runs it: a real process, real files."""
+"""`python -m bot embed` as a user runs it: a real process, real files (what TensorFlow's C++
+start-up prints is a process's matter); `--help` and a usage error run in this process."""
 
 import subprocess
 import sys
 from pathlib import Path
 
 from audio_factory import encode, synth_music
+from cli_process import InProcess
 
 
 def test_embed_prints_a_line_per_file_and_fails_for_bad_ones(tmp_path: Path) -> None:
@@ -46,21 +48,16 @@ def test_verbose_shows_what_tensorflow_says(tmp_path: Path) -> None:
     assert any(words in result.stderr for words in said), result.stderr
 
 
-def test_help_lists_every_command() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "bot", "--help"], capture_output=True, text=True, check=False
-    )
+def test_help_lists_every_command(tmp_path: Path, cli_main: InProcess) -> None:
+    result = cli_main("--help", database=tmp_path / "db.sqlite3")
     assert result.returncode == 0
     for command in ("embed", "import", "recommend", "catalog", "users"):
         assert command in result.stdout
 
 
-def test_unknown_model_is_a_clear_error(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "bot", "embed", "--model", "nope", str(tmp_path / "x.mp3")],
-        capture_output=True,
-        text=True,
-        check=False,
+def test_unknown_model_is_a_clear_error(tmp_path: Path, cli_main: InProcess) -> None:
+    result = cli_main(
+        "embed", "--model", "nope", str(tmp_path / "x.mp3"), database=tmp_path / "db.sqlite3"
     )
     assert result.returncode == 2
     assert "unknown model 'nope'" in result.stderr and "Traceback" not in result.stderr

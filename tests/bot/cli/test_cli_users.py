@@ -1,16 +1,15 @@
-"""`python -m bot users allow|deny|list`: the whitelist from the terminal, on a real file."""
+"""`python -m bot users allow|deny|list`: the whitelist from the terminal, on a real file (the
+command runs in this process: cli_process.InProcess)."""
 
-import subprocess
 from pathlib import Path
 
-from cli_process import run_bot
+from cli_process import Finished, InProcess
 
 
-def users(database: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return run_bot("users", *args, database=database, timeout=60)
+def test_allow_list_and_deny(tmp_path: Path, cli_main: InProcess) -> None:
+    def users(database: Path, *args: str) -> Finished:
+        return cli_main("users", *args, database=database)
 
-
-def test_allow_list_and_deny(tmp_path: Path) -> None:
     database = tmp_path / "bot.sqlite3"
     assert users(database, "list").stdout == ""
     assert users(database, "allow", "42").stdout == "allowed 42\n"
