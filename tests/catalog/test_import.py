@@ -1,5 +1,6 @@
-"""`python -m bot import` and `recommend` as an operator runs them: real processes, real files,
-a real SQLite catalog."""
+"""`python -m bot import` and `recommend` as an operator runs them: real files, a real SQLite
+catalog; the commands run in this process (cli_process.InProcess), except the interrupted
+import, which is a real process stopped by a signal."""
 
 import csv
 import json
@@ -10,18 +11,25 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 from audio_factory import encode, reencode_excerpt, style_for, synth_music
-from cli_process import run_bot as run_cli
+from cli_process import Finished, InProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def run_bot(*args: str, database: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return run_cli(*args, database=database, env={"WORKERS": "2"}, timeout=timeout)
+@pytest.fixture
+def run_bot(cli_main: InProcess) -> Callable[..., Finished]:
+    """`python -m bot ARGS` with two workers, in this process."""
+
+    def run(*args: str, database: Path) -> Finished:
+        return cli_main(*args, database=database, env={"WORKERS": "2"})
+
+    return run
 
 
 def make_library(folder: Path, count: int, seconds: float = 12.0) -> list[Path]:
@@ -36,7 +44,9 @@ def make_library(folder: Path, count: int, seconds: float = 12.0) -> list[Path]:
     ]
 
 
-def test_import_summarises_every_kind_of_file_and_reruns_add_nothing(tmp_path: Path) -> None:
+def test_import_summarises_every_kind_of_file_and_reruns_add_nothing(
+    tmp_path: Path, run_bot: Callable[..., Finished]
+) -> None:
     music = tmp_path / "music"
     tracks = make_library(music, 3)
     (music / "albums").mkdir()
@@ -91,7 +101,7 @@ def test_import_summarises_every_kind_of_file_and_reruns_add_nothing(tmp_path: P
 
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
 def test_an_interrupted_import_keeps_its_work_and_a_rerun_continues(
-    tmp_path: Path, stop: signal.Signals
+    tmp_path: Path, stop: signal.Signals, run_bot: Callable[..., Finished]
 ) -> None:
     music = tmp_path / "music"
     make_library(music, 8, seconds=20.0)
@@ -132,7 +142,9 @@ def test_an_interrupted_import_keeps_its_work_and_a_rerun_continues(
         assert db.execute("SELECT count(*) FROM embeddings").fetchone() == (8,)
 
 
-def test_recommend_finds_the_track_an_excerpt_comes_from(tmp_path: Path) -> None:
+def test_recommend_finds_the_track_an_excerpt_comes_from(
+    tmp_path: Path, run_bot: Callable[..., Finished], cli_main: InProcess
+) -> None:
     music = tmp_path / "music"
     tracks = make_library(music, 4, seconds=30.0)
     database = tmp_path / "catalog.sqlite3"
@@ -151,7 +163,7 @@ def test_recommend_finds_the_track_an_excerpt_comes_from(tmp_path: Path) -> None
     assert "Artist 2 — Song 2" in text.stdout.splitlines()[1]
 
     # MODEL changed, catalog not reindexed yet: the CLI answers with the model the bot serves
-    switched = run_cli(
+    switched = cli_main(
         "recommend", str(excerpt), "--json", database=database, env={"MODEL": "mfcc"}
     )
     assert switched.returncode == 0, switched.stderr
@@ -160,28 +172,32 @@ def test_recommend_finds_the_track_an_excerpt_comes_from(tmp_path: Path) -> None
     assert serving in switched.stderr
 
 
-def test_a_catalog_from_before_versioned_ids_is_adopted_not_reembedded(tmp_path: Path) -> None:
+def test_a_catalog_from_before_versioned_ids_is_adopted_not_reembedded(
+    tmp_path: Path, run_bot: Callable[..., Finished], cli_main: InProcess
+) -> None:
     music = tmp_path / "music"
     make_library(music, 2)
     database = tmp_path / "catalog.sqlite3"
     vgg = {"MODEL": "msd-vgg/pool5", "WORKERS": "2"}  # the model ids had no version before
-    assert run_cli("import", str(music), database=database, env=vgg).returncode == 0
+    assert cli_main("import", str(music), database=database, env=vgg).returncode == 0
     with sqlite3.connect(database) as connection:  # as an earlier version stored them
         connection.execute("UPDATE embeddings SET model_id = 'msd-vgg/pool5'")
-    rerun = run_cli("import", str(music), database=database, env=vgg)
+    rerun = cli_main("import", str(music), database=database, env=vgg)
     assert rerun.returncode == 0 and "added 0 · already present 2" in rerun.stdout, rerun.stdout
     stats = run_bot("catalog", "stats", database=database).stdout
     assert "vectors of msd-vgg/pool5@fe1: 2" in stats and "msd-vgg/pool5:" not in stats
 
 
-def test_recommend_on_an_empty_catalog_says_what_to_do(tmp_path: Path) -> None:
+def test_recommend_on_an_empty_catalog_says_what_to_do(
+    tmp_path: Path, run_bot: Callable[..., Finished]
+) -> None:
     query = encode(synth_music(6.0), tmp_path / "q.mp3")
     result = run_bot("recommend", str(query), database=tmp_path / "empty.sqlite3")
     assert result.returncode == 1
     assert "python -m bot import" in result.stderr and "Traceback" not in result.stderr
 
 
-def test_catalog_stats_and_remove(tmp_path: Path) -> None:
+def test_catalog_stats_and_remove(tmp_path: Path, run_bot: Callable[..., Finished]) -> None:
     music = tmp_path / "music"
     make_library(music, 2)
     database = tmp_path / "catalog.sqlite3"
@@ -194,7 +210,9 @@ def test_catalog_stats_and_remove(tmp_path: Path) -> None:
     assert "tracks: 1" in run_bot("catalog", "stats", database=database).stdout
 
 
-def test_missing_paths_and_a_bad_csv_are_clear_errors(tmp_path: Path) -> None:
+def test_missing_paths_and_a_bad_csv_are_clear_errors(
+    tmp_path: Path, run_bot: Callable[..., Finished]
+) -> None:
     database = tmp_path / "catalog.sqlite3"
     bad_csv = tmp_path / "meta.csv"
     bad_csv.write_text("path,name\nx.mp3,y\n")
