@@ -1,43 +1,34 @@
 """`python -m bot reindex`: a catalog built with one model moves to another, resumably, and the
-bot serves with the model that covers the catalog until then."""
+bot serves with the model that covers the catalog until then. The commands run in this process
+(cli_process.InProcess)."""
 
 import asyncio
-import os
 import sqlite3
-import subprocess
-import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import pytest
 from audio_factory import encode, style_for, synth_music
+from cli_process import Finished, InProcess
 from fake_yandex import FakeYandex
 
 from catalog.serving import serving_model
 from core.models import parse_model_spec
 from storage import Database
 
-ROOT = Path(__file__).resolve().parents[2]
 FUSION = "fusion:aisfx+msd-vgg"
 
 
-def run_bot(
-    *args: str, database: Path, model: str, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "bot", *args],
-        cwd=ROOT,
-        env={
-            **os.environ,
-            **(env or {}),
-            "DATABASE_PATH": str(database),
-            "MODEL": model,
-            "WORKERS": "1",
-        },
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+@pytest.fixture
+def run_bot(cli_main: InProcess) -> Callable[..., Finished]:
+    """`python -m bot ARGS` with MODEL=`model` and one worker, in this process."""
+
+    def run(*args: str, database: Path, model: str, env: dict[str, str] | None = None) -> Finished:
+        settings = {**(env or {}), "MODEL": model, "WORKERS": "1"}
+        return cli_main(*args, database=database, env=settings)
+
+    return run
 
 
 def vectors_per_model(database: Path) -> dict[str, int]:
@@ -46,7 +37,9 @@ def vectors_per_model(database: Path) -> dict[str, int]:
         return dict(rows.fetchall())
 
 
-def test_reindex_moves_a_catalog_to_the_fusion_and_resumes(tmp_path: Path) -> None:
+def test_reindex_moves_a_catalog_to_the_fusion_and_resumes(
+    tmp_path: Path, run_bot: Callable[..., Finished]
+) -> None:
     music = tmp_path / "music"
     music.mkdir()
     for i in range(3):
@@ -95,7 +88,9 @@ def test_a_covering_model_serves(tmp_path: Path) -> None:
     asyncio.run(check())
 
 
-def test_reindex_gives_vectors_stored_before_sections_their_sections(tmp_path: Path) -> None:
+def test_reindex_gives_vectors_stored_before_sections_their_sections(
+    tmp_path: Path, run_bot: Callable[..., Finished]
+) -> None:
     music = tmp_path / "music"
     music.mkdir()
     for i in range(3):
@@ -115,7 +110,9 @@ def test_reindex_gives_vectors_stored_before_sections_their_sections(tmp_path: P
     assert all(size and size % (2 * 104) == 0 for _, _, size in rows)
 
 
-def test_reindex_downloads_yandex_music_tracks_again(tmp_path: Path) -> None:
+def test_reindex_downloads_yandex_music_tracks_again(
+    tmp_path: Path, run_bot: Callable[..., Finished]
+) -> None:
     songs = []
     for i in range(3):
         path = encode(synth_music(8.0, seed=i, **style_for(i)), tmp_path / f"{i}.mp3")

@@ -11,6 +11,7 @@ import logging
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,7 +57,7 @@ class InProcess:
 
     - settings: DATABASE_PATH and `env` are set for the call only, over this process's
       environment (as run_bot lays them over it); the working folder is an empty one of the
-      test's, so no developer's `.env` is read;
+      test's, so no developer's `.env` is read; tempfile looks for its folder again (TMPDIR);
     - output: file descriptors 1 and 2 are captured (capfd), so what the spawned embedding
       workers print is the command's output too, as in a real process;
     - logging: WARNING and above go to stderr for the call, as Python's last-resort handler
@@ -83,6 +84,7 @@ class InProcess:
         root = logging.getLogger()
         with pytest.MonkeyPatch.context() as patch:
             patch.chdir(self.folder)
+            patch.setattr(tempfile, "tempdir", None)  # found again from TMPDIR, as at start-up
             patch.setenv("DATABASE_PATH", str(database))
             for name, value in (env or {}).items():
                 patch.setenv(name, value)
