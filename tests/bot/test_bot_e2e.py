@@ -10,7 +10,15 @@ import numpy as np
 import pytest
 import pytest_asyncio
 from audio_factory import STYLES, encode, reencode_excerpt, style_for, synth_music
-from bot_harness import ADMIN, allow, resources_of, running, send_track, settings_for
+from bot_harness import (
+    ADMIN,
+    allow,
+    resources_of,
+    running,
+    running_with_catalog,
+    send_track,
+    settings_for,
+)
 from fake_telegram import DOWNLOAD, PROXY_502_PAGE, Call, FakeTelegram, FakeUser
 
 from bot.context import BotApplication
@@ -49,14 +57,9 @@ async def bot(
 ) -> AsyncIterator[BotApplication]:
     """One running bot with a 24-track catalog, shared by the tests (each uses its own user)."""
     database = tmp_path_factory.mktemp("db") / "bot.sqlite3"
-    async with running(settings_for(fake, database)) as application:
-        resources = resources_of(application)
-        linked = library[LINKED].resolve()
-        ids = TrackMetadata(yandex_track_id="777", yandex_album_id="55")
-        meta = MetadataTable({linked: ids}, [])
-        embedder = resources.recommender.embedder
-        summary = await Importer(resources.database, embedder, meta).run(library)
-        assert summary.added == CATALOG_SIZE, summary.lines()
+    ids = TrackMetadata(yandex_track_id="777", yandex_album_id="55")
+    meta = MetadataTable({library[LINKED].resolve(): ids}, [])
+    async with running_with_catalog(fake, database, library, meta) as application:
         yield application
 
 

@@ -10,11 +10,17 @@ from typing import Any
 import pytest
 import pytest_asyncio
 from audio_factory import encode, style_for, synth_music
-from bot_harness import ADMIN, allow, resources_of, running, send_track, settings_for
+from bot_harness import (
+    ADMIN,
+    allow,
+    resources_of,
+    running_with_catalog,
+    send_track,
+    to,
+)
 from fake_telegram import PROXY_502_PAGE, Call, FakeTelegram, FakeUser
 
 from bot.context import BotApplication
-from catalog.importer import Importer
 from storage import Connector
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -43,21 +49,8 @@ async def bot(
     fake: FakeTelegram, library: list[Path], tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[BotApplication]:
     database = tmp_path_factory.mktemp("db") / "bot.sqlite3"
-    async with running(settings_for(fake, database)) as application:
-        resources = resources_of(application)
-        embedder = resources.recommender.embedder
-        summary = await Importer(resources.database, embedder).run(library[:CATALOG_SIZE])
-        assert summary.added == CATALOG_SIZE, summary.lines()
+    async with running_with_catalog(fake, database, library[:CATALOG_SIZE]) as application:
         yield application
-
-
-def to(chat_id: int, method: str, fragment: str = "") -> Callable[[Call], bool]:
-    return lambda call: (
-        call.ok
-        and call.method == method
-        and call.params.get("chat_id") == chat_id
-        and fragment in str(call.params.get("text", ""))
-    )
 
 
 def calls_to(fake: FakeTelegram, chat_id: int, method: str, since: int) -> list[Call]:

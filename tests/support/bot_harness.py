@@ -1,16 +1,18 @@
 """The real Application in the test's event loop, as run_polling runs it, against the fake Bot API:
 shared by the end-to-end bot tests."""
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fake_telegram import FakeTelegram, FakeUser
+from fake_telegram import Call, FakeTelegram, FakeUser
 from telegram import Update
 
 from bot.app import build_application
 from bot.config import BotSettings
 from bot.context import BotApplication, Resources
+from catalog.importer import Importer
+from catalog.metadata import MetadataTable
 from core.models import parse_model_spec
 
 ADMIN = FakeUser(1000, "Admin", "admin")
@@ -46,6 +48,29 @@ async def running(settings: BotSettings) -> AsyncIterator[BotApplication]:
         await application.stop()
         await application.shutdown()
         await application.post_shutdown(application)  # type: ignore[misc]
+
+
+@asynccontextmanager
+async def running_with_catalog(
+    fake: FakeTelegram, database: Path, tracks: list[Path], meta: MetadataTable | None = None
+) -> AsyncIterator[BotApplication]:
+    """The bot running on `database`, with `tracks` imported through its own embedder first."""
+    async with running(settings_for(fake, database)) as application:
+        resources = resources_of(application)
+        embedder = resources.recommender.embedder
+        summary = await Importer(resources.database, embedder, meta).run(tracks)
+        assert summary.added == len(tracks), summary.lines()
+        yield application
+
+
+def to(chat_id: int, method: str, fragment: str = "") -> Callable[[Call], bool]:
+    """A successful `method` call to `chat_id` whose text holds `fragment`."""
+    return lambda call: (
+        call.ok
+        and call.method == method
+        and call.params.get("chat_id") == chat_id
+        and fragment in str(call.params.get("text", ""))
+    )
 
 
 def resources_of(application: BotApplication) -> Resources:
