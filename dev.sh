@@ -81,7 +81,8 @@ case "${1:-}" in
         "$VENV/bin/ruff" check .
         "$VENV/bin/ruff" format --check .
         "$VENV/bin/mypy"
-        exec "$VENV/bin/python" -m pytest -q
+        # one test file per process at a time (module fixtures stay whole), as many as cores
+        exec "$VENV/bin/python" -m pytest -q -n auto --dist loadfile
         ;;
     test-scale)
         setup
