@@ -39,12 +39,6 @@ def library(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def fake() -> AsyncIterator[FakeTelegram]:
-    with FakeTelegram() as server:
-        yield server
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def bot(
     fake: FakeTelegram, library: list[Path], tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[BotApplication]:

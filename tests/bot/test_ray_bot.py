@@ -273,12 +273,6 @@ async def test_keep_is_refused_on_ray(cluster: RayCluster, tmp_path: Path) -> No
 # --- the bot, through Ray ---------------------------------------------------------------------
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def fake() -> AsyncIterator[FakeTelegram]:
-    with FakeTelegram() as server:
-        yield server
-
-
 @pytest.fixture(scope="module")
 def library(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     return make_library(tmp_path_factory.mktemp("library"), 8, seconds=12.0)
