@@ -24,6 +24,28 @@ ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "0123456789abcdef" * 4
 
 
+def import_on_ray(home: Path, port: int, **settings: str) -> subprocess.CompletedProcess[str]:
+    """`python -m bot import HOME` against a Ray address on 127.0.0.1:`port`, with none of this
+    machine's RAY_ settings and HOME as `home` (so no token file is found), plus `settings`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+    env |= {
+        "HOME": str(home),
+        "RAY_ADDRESS": f"127.0.0.1:{port}",
+        "MODEL": "mfcc",
+        "DATABASE_PATH": str(home / "c.sqlite3"),
+        **settings,
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "bot", "import", str(home)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
 def test_without_ray_address_the_local_pool_is_used_and_ray_never_imported() -> None:
     code = (
         "import sys\n"
@@ -125,23 +147,7 @@ def test_token_authentication_is_on_by_default_on_ray(tmp_path: Path) -> None:
     with socket.socket() as listener:  # something answers: the refusal is about the token
         listener.bind(("127.0.0.1", 0))
         listener.listen()
-        port = listener.getsockname()[1]
-        env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
-        env |= {
-            "HOME": str(tmp_path),
-            "RAY_ADDRESS": f"127.0.0.1:{port}",
-            "MODEL": "mfcc",
-            "DATABASE_PATH": str(tmp_path / "c.sqlite3"),
-        }
-        done = subprocess.run(
-            [sys.executable, "-m", "bot", "import", str(tmp_path)],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        done = import_on_ray(tmp_path, listener.getsockname()[1])
     assert done.returncode == 2, done.stderr
     assert done.stderr.count("\n") == 1, done.stderr
     assert "no authentication token was found" in done.stderr
@@ -160,23 +166,11 @@ def test_an_unknown_ray_auth_mode_is_one_line_and_exit_2(tmp_path: Path) -> None
     with socket.socket() as listener:  # something answers at RAY_ADDRESS
         listener.bind(("127.0.0.1", 0))
         listener.listen()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
-        env |= {
-            "HOME": str(tmp_path),
-            "RAY_ADDRESS": f"127.0.0.1:{listener.getsockname()[1]}",
-            "RAY_AUTH_MODE": "nonsense",
-            "RAY_AUTH_TOKEN": TOKEN,
-            "MODEL": "mfcc",
-            "DATABASE_PATH": str(tmp_path / "c.sqlite3"),
-        }
-        done = subprocess.run(
-            [sys.executable, "-m", "bot", "import", str(tmp_path)],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
+        done = import_on_ray(
+            tmp_path,
+            listener.getsockname()[1],
+            RAY_AUTH_MODE="nonsense",
+            RAY_AUTH_TOKEN=TOKEN,
         )
     assert done.returncode == 2, done.stderr
     assert done.stderr == (
