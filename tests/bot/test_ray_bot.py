@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from audio_factory import encode, reencode_excerpt, style_for, synth_music
+from audio_factory import encode, make_library, reencode_excerpt, style_for, synth_music
 from bot_harness import allow, resources_of, running, send_track, settings_for
 from cli_process import run_bot
 from fake_telegram import Call, FakeTelegram, FakeUser
@@ -48,18 +48,6 @@ MFCC = parse_model_spec("mfcc")
 def cluster() -> Iterator[RayCluster]:
     with running_cluster() as started:
         yield started
-
-
-def make_library(folder: Path, count: int, seconds: float) -> list[Path]:
-    folder.mkdir(parents=True, exist_ok=True)
-    return [
-        encode(
-            synth_music(seconds, seed=i, **style_for(i)),
-            folder / f"Artist {i} - Song {i}.mp3",
-            channels=2,
-        )
-        for i in range(count)
-    ]
 
 
 def ray_env(cluster: RayCluster) -> dict[str, str]:

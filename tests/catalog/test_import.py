@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from audio_factory import encode, reencode_excerpt, style_for, synth_music
+from audio_factory import encode, make_library, reencode_excerpt, synth_music
 from cli_process import Finished, InProcess
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,18 +30,6 @@ def run_bot(cli_main: InProcess) -> Callable[..., Finished]:
         return cli_main(*args, database=database, env={"WORKERS": "2"})
 
     return run
-
-
-def make_library(folder: Path, count: int, seconds: float = 12.0) -> list[Path]:
-    folder.mkdir(parents=True, exist_ok=True)
-    return [
-        encode(
-            synth_music(seconds, seed=i, **style_for(i)),
-            folder / f"Artist {i} - Song {i}.mp3",
-            channels=2,
-        )
-        for i in range(count)
-    ]
 
 
 def test_import_summarises_every_kind_of_file_and_reruns_add_nothing(

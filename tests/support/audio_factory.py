@@ -106,3 +106,16 @@ def reencode_excerpt(
     ]  # fmt: skip
     subprocess.run(command, check=True)
     return target
+
+
+def make_library(folder: Path, count: int, seconds: float = 12.0) -> list[Path]:
+    """`count` distinct stereo mp3s named "Artist i - Song i.mp3" in `folder` (made if needed)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    return [
+        encode(
+            synth_music(seconds, seed=i, **style_for(i)),
+            folder / f"Artist {i} - Song {i}.mp3",
+            channels=2,
+        )
+        for i in range(count)
+    ]
