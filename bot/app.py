@@ -60,9 +60,7 @@ async def open_resources(application: BotApplication) -> None:
         await database.close()
         raise
     recommender = Recommender(database, embedder, model)
-    catalog = await recommender.catalog.get()
-    if not model.standardised:  # large catalogs: load or build the index now, not on a query
-        await recommender.index.prepare(recommender.catalog)
+    tracks = await recommender.ranker.prepare()  # not on the first query
     downloads = fresh_downloads(settings.database_path)
     application.bot_data.resources = Resources(settings, database, recommender, downloads)
     for language, commands in COMMANDS.items():
@@ -72,7 +70,7 @@ async def open_resources(application: BotApplication) -> None:
         "started model=%s workers=%s catalog=%d tracks adopted=%d admins=%d",
         embedder.model_id,
         embedder.describe(),
-        len(catalog),
+        tracks,
         adopted,
         len(settings.admin_ids),
     )

@@ -10,15 +10,15 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from catalog.index import CatalogIndex, index_folder
+from catalog.index import CatalogIndex
 from catalog.links import track_url
+from catalog.ranker import CatalogRanker
 from core.constants import CLIP_CANDIDATES, CLIP_SECONDS
 from core.embedding import TrackEmbedding
 from core.embedding_service import Embedder
 from core.models import ModelSpec
-from core.ranking import Ranking, clip_source, led_by, near_duplicate, rank
-from core.standardise import RankingSpace, load_prior
-from storage import Catalog, CatalogCache, Database, SentMedia, Track
+from core.ranking import Ranking, clip_source, led_by, near_duplicate
+from storage import Database, SentMedia, Track
 
 RESULTS_KEPT = 100  # ranked tracks stored per query: what /top can page through
 
@@ -85,26 +85,7 @@ class Recommender:
         self.database = database
         self.embedder = embedder
         self.model = model
-        self.catalog = CatalogCache(database.embeddings, model.model_id)
-        # a standardised model ranks in its catalog's space, recomputed when the catalog changes
-        self._prior = load_prior(model.model_id) if model.standardised else None
-        self._space: tuple[int, RankingSpace] | None = None
-        # exact ranking below the crossover; the approximate index (optional install) above it,
-        # only read, never built or written, over a read-only database
-        self.index = index or CatalogIndex(
-            index_folder(database.path), model.model_id, read_only=database.read_only
-        )
-
-    def ranking_space(self, catalog: Catalog) -> RankingSpace | None:
-        """The catalog's standardised space (None for a model ranked by plain cosine)."""
-        if not self.model.standardised:
-            return None
-        if self._space is None or self._space[0] != catalog.revision:
-            space = RankingSpace.of(
-                catalog.matrix, self.model.part_sizes, self._prior, self.model.standardised_parts
-            )
-            self._space = (catalog.revision, space)
-        return self._space[1]
+        self.ranker = CatalogRanker(database, model, index)
 
     async def answer(
         self, path: Path, *, user_id: int | None = None, sent: SentMedia | None = None
@@ -116,26 +97,11 @@ class Recommender:
         """
         started = time.monotonic()
         embedding = await self.embedder.embed(path, query=True)
-        if not self.model.standardised:
-            # exact below the crossover; above it the index alone, and then the catalog
-            # matrix is not held (catalog/index.py)
-            ranking = await self.index.rank(embedding.vector, self.catalog, RESULTS_KEPT + 1)
-            if len(ranking) == 0:
-                raise EmptyCatalogError(self._empty())
-            best_raw = ranking
-        else:
-            # a standardised space moves with the catalog's statistics: ranked exactly, no index;
-            # a copy is recognised by the stored vectors' plain cosine, since standardising
-            # spreads the scores of re-encodes too widely to set a threshold on
-            catalog = await self.catalog.get()
-            if len(catalog) == 0:
-                raise EmptyCatalogError(self._empty())
-            space = self.ranking_space(catalog)
-            assert space is not None
-            query = space.query(embedding.vector)
-            ranking = rank(query, space.matrix, catalog.track_ids, RESULTS_KEPT + 1)
-            best_raw = rank(embedding.vector, catalog.matrix, catalog.track_ids, 1)
-            best_raw = await self.confirmed_copy(path, best_raw, catalog)
+        ranked = await self.ranker.rank(embedding.vector, RESULTS_KEPT + 1)
+        if len(ranked.ranking) == 0:
+            raise EmptyCatalogError(self._empty())
+        ranking = ranked.ranking
+        best_raw = await self.confirmed_copy(path, ranked.nearest)
         duplicate_id = near_duplicate(best_raw, self.model.near_duplicate_similarity)
         keep = ranking.ids != duplicate_id if duplicate_id is not None else slice(RESULTS_KEPT)
         in_catalog = None
@@ -152,7 +118,7 @@ class Recommender:
             )
         return Answer(embedding, in_catalog, track_ids, scores, seconds, query_id)
 
-    async def confirmed_copy(self, path: Path, best: Ranking, catalog: Catalog) -> Ranking:
+    async def confirmed_copy(self, path: Path, best: Ranking) -> Ranking:
         """The best match of the query as the catalog embeds it, where the query's own best
         match only suggests a copy (ModelSpec.duplicate_suspect_similarity): a user's track is
         read by windows, which scatter a copy's similarity too widely to decide on."""
@@ -163,7 +129,7 @@ class Recommender:
         if not suspect <= float(best.scores[0]) < threshold:
             return best
         whole = await self.embedder.embed(path)
-        return rank(whole.vector, catalog.matrix, catalog.track_ids, 1)
+        return await self.ranker.nearest(whole.vector)
 
     async def clip_source_first(self, clip: TrackEmbedding, ranking: Ranking) -> Ranking:
         """`ranking` led by the track among its first CLIP_CANDIDATES that has the section

@@ -94,7 +94,7 @@ async def test_small_catalog_answers_exactly_as_before_with_or_without_faiss(
     try:
         embedder = StubEmbedder()
         recommender = Recommender(database, embedder, SPEC)  # type: ignore[arg-type]
-        snapshot = await recommender.catalog.get()
+        snapshot = await recommender.ranker.catalog.get()
         answers = []
         for available in (True, False):
             monkeypatch.setattr(ann, "available", lambda available=available: available)
@@ -106,7 +106,7 @@ async def test_small_catalog_answers_exactly_as_before_with_or_without_faiss(
                 assert np.array_equal(answer.scores, before.scores[:RESULTS_KEPT])
                 answers.append(answer.track_ids)
         assert all(np.array_equal(a, b) for a, b in zip(answers[:5], answers[5:], strict=True))
-        assert recommender.index.builds == 0
+        assert recommender.ranker.index.builds == 0
         assert not (tmp_path / "db.sqlite3.index").exists()
     finally:
         await database.close()
@@ -124,7 +124,7 @@ async def test_above_the_crossover_the_recommender_ranks_through_the_index(
         assert folder is not None
         index = CatalogIndex(folder, MODEL, crossover=0)
         recommender = Recommender(database, embedder, SPEC, index)  # type: ignore[arg-type]
-        snapshot = await recommender.catalog.get()
+        snapshot = await recommender.ranker.catalog.get()
         embedder.vector = unit_rows(1, 4)[0]
         answer = await recommender.answer(tmp_path / "x.mp3")
         exact = rank(embedder.vector, snapshot.matrix, snapshot.track_ids, RESULTS_KEPT)
@@ -243,16 +243,16 @@ async def test_above_the_crossover_the_index_alone_answers_and_no_matrix_is_held
             answer = await recommender.answer(tmp_path / "x.mp3")
             exact = rank(query, full.matrix, full.track_ids, RESULTS_KEPT)
             assert_as_exact(answer.track_ids, answer.scores, exact)  # 80 tracks: all candidates
-            assert not recommender.catalog.held  # the index serves: no matrix kept
-            assert (recommender.catalog.loads, index.builds) == (1, 1)  # read once, to build
+            assert not recommender.ranker.catalog.held  # the index serves: no matrix kept
+            assert (recommender.ranker.catalog.loads, index.builds) == (1, 1)  # read once, to build
 
         removed = int(full.track_ids[0])
         await database.tracks.remove(removed)  # a new revision: synced again, then released
         embedder.vector = full.matrix[0]
         answer = await recommender.answer(tmp_path / "x.mp3")
         assert removed not in answer.track_ids and len(answer) == 79
-        assert (recommender.catalog.loads, index.builds) == (2, 2)
-        assert not recommender.catalog.held
+        assert (recommender.ranker.catalog.loads, index.builds) == (2, 2)
+        assert not recommender.ranker.catalog.held
     finally:
         await database.close()
 
@@ -294,7 +294,7 @@ async def test_a_read_only_database_never_builds_nor_writes_an_index(
     try:
         embedder = StubEmbedder()
         recommender = Recommender(reader, embedder, SPEC)  # type: ignore[arg-type]
-        assert recommender.index.read_only
+        assert recommender.ranker.index.read_only
         full = await reader.embeddings.load_catalog(MODEL)
         for query in unit_rows(3, 18):
             embedder.vector = query
@@ -305,10 +305,10 @@ async def test_a_read_only_database_never_builds_nor_writes_an_index(
             else:  # the exact ranking, as without an index
                 assert np.array_equal(answer.track_ids, exact.ids)
                 assert np.array_equal(answer.scores, exact.scores)
-        assert (recommender.index.builds, recommender.index.additions) == (0, 0)
-        used = recommender.index._index is not None
+        assert (recommender.ranker.index.builds, recommender.ranker.index.additions) == (0, 0)
+        used = recommender.ranker.index._index is not None
         assert used == (saved == "current")  # loaded when current, else ranked exactly
-        assert recommender.catalog.held == (saved != "current")
+        assert recommender.ranker.catalog.held == (saved != "current")
     finally:
         await reader.close()
     assert folder_state(tmp_path) == before  # nothing created beside the database
