@@ -279,9 +279,9 @@ async def test_a_read_only_database_never_builds_nor_writes_an_index(
     try:
         if saved != "none":
             writer = Recommender(database, StubEmbedder(), SPEC)  # type: ignore[arg-type]
-            assert not writer.index.read_only
-            await writer.index.prepare(writer.catalog)
-            assert writer.index.builds == 1
+            assert not writer.ranker.index.read_only
+            await writer.ranker.index.prepare(writer.ranker.catalog)
+            assert writer.ranker.index.builds == 1
         if saved == "stale":  # imported after the index was saved
             track = await database.tracks.add(hashlib.sha256(b"late").hexdigest(), "late")
             await database.embeddings.put(track, MODEL, unit_rows(1, 17)[0])
