@@ -71,6 +71,26 @@ class EmbeddingRepository:
         )
         return row is not None
 
+    async def vectors(
+        self, model_id: str, track_ids: Sequence[int]
+    ) -> dict[int, npt.NDArray[np.float32]]:
+        """Each listed track's stored (dim,) vector of `model_id`, without reading the catalog:
+        what a question about a few known tracks needs (a result to explore, copy candidates).
+        Tracks without a vector of the model are absent."""
+        found: dict[int, npt.NDArray[np.float32]] = {}
+        wanted = list(dict.fromkeys(int(i) for i in track_ids))
+        for start in range(0, len(wanted), _IDS_PER_QUERY):
+            chunk = wanted[start : start + _IDS_PER_QUERY]
+            rows = await self._sql.fetchall(
+                f"""SELECT track_id, vector FROM embeddings
+                    WHERE model_id = ? AND track_id IN ({", ".join("?" * len(chunk))})""",
+                (model_id, *chunk),
+            )
+            for row in rows:
+                vector = np.frombuffer(row["vector"], dtype=FLOAT32_LE).astype(np.float32)
+                found[int(row["track_id"])] = vector
+        return found
+
     async def sections(
         self, model_id: str, track_ids: Sequence[int]
     ) -> dict[int, npt.NDArray[np.float32]]:

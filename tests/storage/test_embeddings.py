@@ -256,3 +256,20 @@ async def test_load_catalog_rejects_lengths_that_differ_between_chunks(
     )
     with pytest.raises(DimensionMismatchError, match=r"\[2, 3\]"):
         await db.embeddings.load_catalog("m")
+
+
+async def test_vectors_reads_the_listed_tracks_of_one_model_only(
+    db: Database, add_track: AddTrack, rng: np.random.Generator
+) -> None:
+    first, second, bare = await add_track(), await add_track(), await add_track()
+    stored = {first: rng.standard_normal(8), second: rng.standard_normal(8)}
+    for track_id, vector in stored.items():
+        await db.embeddings.put(track_id, "m", vector)
+    await db.embeddings.put(bare, "other", rng.standard_normal(8))
+
+    found = await db.embeddings.vectors("m", [second, bare, first, second, 10**9])
+
+    assert sorted(found) == sorted(stored)  # no vector of "m": absent, whatever else it has
+    for track_id, vector in stored.items():
+        np.testing.assert_array_equal(found[track_id], vector.astype(np.float32))
+    assert await db.embeddings.vectors("m", []) == {}
