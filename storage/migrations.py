@@ -149,6 +149,16 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX yandex_ids_by_track ON yandex_ids (track_id)",
         ),
     ),
+    Migration(
+        "a user's 'other artists only' switch, and what each query asked about (the catalog "
+        "track, the artist), which that switch and exploring from a result need",
+        (
+            "ALTER TABLE users ADD COLUMN other_artists INTEGER NOT NULL DEFAULT 0 "
+            "CHECK (other_artists IN (0, 1))",
+            "ALTER TABLE queries ADD COLUMN seed_track_id INTEGER",
+            "ALTER TABLE queries ADD COLUMN seed_artist TEXT",
+        ),
+    ),
 )
 
 LATEST_VERSION = len(MIGRATIONS)

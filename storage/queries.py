@@ -20,6 +20,9 @@ class SentMedia:
     file_name: str | None = None
     size_bytes: int | None = None
     duration: float | None = None  # seconds, as Telegram or the decoder reported it
+    # the catalog track asked about (a link, a result explored), left out of its list
+    track_id: int | None = None
+    artist: str | None = None  # whose tracks "other artists only" leaves out
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +45,7 @@ class Query:
 
 _COLUMNS = (
     "id, user_id, created_at, input_kind, input_name, input_size, input_duration, model_id, "
-    "track_ids, scores, elapsed, position"
+    "track_ids, scores, elapsed, position, seed_track_id, seed_artist"
 )
 
 
@@ -57,6 +60,8 @@ def _query(row: sqlite3.Row) -> Query:
             file_name=row["input_name"],
             size_bytes=row["input_size"],
             duration=row["input_duration"],
+            track_id=row["seed_track_id"],
+            artist=row["seed_artist"],
         ),
         model_id=row["model_id"],
         track_ids=track_ids,
@@ -90,8 +95,9 @@ class QueryRepository:
         with disk_full_as_error("the query"):
             row = await self._sql.fetchone_required(
                 """INSERT INTO queries (user_id, input_kind, input_name, input_size, input_duration,
-                                     model_id, track_ids, scores, elapsed)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                     model_id, track_ids, scores, elapsed, seed_track_id,
+                                     seed_artist)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 RETURNING id""",
                 (
                     user_id,
@@ -103,6 +109,8 @@ class QueryRepository:
                     ids_blob,
                     scores_blob,
                     elapsed,
+                    sent.track_id,
+                    sent.artist,
                 ),
             )
         return int(row["id"])

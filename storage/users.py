@@ -98,6 +98,22 @@ class UserRepository:
         )
         return [_user(row) for row in rows]
 
+    async def other_artists(self, telegram_id: int) -> bool:
+        """Whether the user's lists leave out the asked-about artist (off by default)."""
+        row = await self._sql.fetchone(
+            "SELECT other_artists FROM users WHERE telegram_id = ?", (telegram_id,)
+        )
+        return bool(row and row["other_artists"])
+
+    async def set_other_artists(self, telegram_id: int, on: bool) -> bool:
+        """Turn the user's "other artists only" switch on or off; False for an unknown user.
+        DiskFullError when the disk is full."""
+        with disk_full_as_error(f"user {telegram_id}"):
+            changed = await self._sql.execute(
+                "UPDATE users SET other_artists = ? WHERE telegram_id = ?", (int(on), telegram_id)
+            )
+        return changed > 0
+
     async def ensure_admins(self, admin_ids: Iterable[int]) -> None:
         """Make the configured admins exactly the admin rows, whitelisted.
 

@@ -131,6 +131,23 @@ async def check_v7(db: Database) -> None:
     assert await db.tracks.find_by_yandex_id("778") is None  # removed with the track
 
 
+async def seed_v8(conn: aiosqlite.Connection) -> None:
+    await conn.execute("UPDATE users SET other_artists = 1 WHERE telegram_id = 8")
+    await conn.execute(
+        "INSERT INTO queries (user_id, input_kind, model_id, track_ids, scores, elapsed, "
+        "seed_track_id, seed_artist) VALUES (8, 'yandex', 'm', x'', x'', 0.1, 1, 'Кино')"
+    )
+
+
+async def check_v8(db: Database) -> None:
+    """The switch is kept per user, off for everyone else; a query keeps what it asked about."""
+    assert await db.users.other_artists(8) and not await db.users.other_artists(7)
+    query = await db.queries.latest_for_user(8)
+    assert query is not None and (query.sent.track_id, query.sent.artist) == (1, "Кино")
+    with pytest.raises(sqlite3.IntegrityError, match="CHECK"):
+        await db.connector.execute("UPDATE users SET other_artists = 2")
+
+
 # Data a file at each version can hold, and how to see it survived. A new migration adds an entry.
 DATA: dict[int, tuple[Seed, Check]] = {
     1: (seed_v1, check_v1),
@@ -140,6 +157,7 @@ DATA: dict[int, tuple[Seed, Check]] = {
     5: (seed_v5, check_v5),
     6: (seed_v6, check_v6),
     7: (seed_v7, check_v7),
+    8: (seed_v8, check_v8),
 }
 
 
@@ -197,6 +215,7 @@ async def test_columns_nothing_reads_are_dropped(tmp_path: Path, version: int) -
             "whitelisted",
             "added_by",
             "added_at",
+            "other_artists",
         ]
 
 

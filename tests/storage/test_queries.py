@@ -63,3 +63,10 @@ async def test_malformed_rankings_are_refused(
 ) -> None:
     with pytest.raises(ValueError):
         await db.queries.save(1, SENT, "m", ids, scores, elapsed=0.1)
+
+
+async def test_what_a_query_asked_about_is_kept(db: Database) -> None:
+    asked = SentMedia("yandex", "Кино — Группа крови", track_id=5, artist="Кино")
+    query_id = await db.queries.save(3, asked, "m", [6, 7], [0.9, 0.8], elapsed=0.01)
+    query = await db.queries.get(query_id)
+    assert query is not None and query.sent == asked

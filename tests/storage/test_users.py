@@ -62,3 +62,15 @@ async def test_list_puts_admins_first_and_can_include_denied(db: Database) -> No
     assert [u.telegram_id for u in await db.users.list()] == [99, 10, 30]
     everyone = await db.users.list(whitelisted_only=False)
     assert [u.telegram_id for u in everyone] == [99, 10, 20, 30]
+
+
+async def test_other_artists_switch_is_per_user_and_off_by_default(db: Database) -> None:
+    await db.users.allow(42, by=1)
+    await db.users.allow(43, by=1)
+    assert not await db.users.other_artists(42)
+    assert await db.users.set_other_artists(42, True)
+    assert await db.users.other_artists(42) and not await db.users.other_artists(43)
+    assert await db.users.set_other_artists(42, False)
+    assert not await db.users.other_artists(42)
+    assert not await db.users.set_other_artists(99, True)  # nobody to remember it for
+    assert not await db.users.other_artists(99)
