@@ -41,7 +41,13 @@ from core.constants import (
     WINDOWED_DECODE_MAX_SHARE,
     WINDOWED_FFMPEG_STACK_BYTES,
 )
-from core.errors import DecodeTimeoutError, NotAudioError, SilentError, TooShortError
+from core.errors import (
+    DecodeTimeoutError,
+    NoSoundError,
+    NotAudioError,
+    SilentError,
+    TooShortError,
+)
 from core.windows import WindowPlan, Windows, plan_windows
 
 # ffmpeg demuxer names (a name matches a demuxer listing it, e.g. "mov" covers mp4/m4a):
@@ -235,6 +241,8 @@ def _run_guarded(command: list[str], timeout: float, env: dict[str, str] | None 
     if result.returncode != 0 or not result.stdout:
         if b"Cannot allocate memory" in result.stderr:
             raise NotAudioError(f"{NOT_DECODABLE}: it needs more memory than decoding may use")
+        if b"matches no streams" in result.stderr:  # `-map 0:a:0`, `[0:a:0]`: no audio stream
+            raise NoSoundError("the file has no sound (no audio stream)")
         raise NotAudioError(NOT_DECODABLE)
     return result.stdout
 

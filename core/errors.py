@@ -17,6 +17,10 @@ class NotAudioError(AudioError):
     """The file is not audio, or ffmpeg cannot decode it."""
 
 
+class NoSoundError(NotAudioError):
+    """The file decodes but has no audio stream (a silent video, a GIF)."""
+
+
 class TooShortError(AudioError):
     """Less audio than one analysis needs (MIN_TRACK_SECONDS)."""
 
