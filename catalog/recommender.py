@@ -1,10 +1,13 @@
 """One use case, "a track in, an answer out", shared by the chat and `recommend`, so both always
 give the same list: embed in the workers, rank the catalog of the same model, let a clip's
 source track lead, keep the top RESULTS_KEPT for paging (saved with the asker when there is one),
-and resolve pages to tracks."""
+and resolve pages to tracks — all of them, or "other artists only" (catalog.variety).
+
+A catalog track is its own question (a link to it, a result explored): its stored vector is
+ranked, nothing is downloaded or embedded, and it is left out of its list."""
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +16,7 @@ import numpy.typing as npt
 from catalog.index import CatalogIndex
 from catalog.links import track_url
 from catalog.ranker import CatalogRanker
+from catalog.variety import other_artists
 from core.constants import CLIP_CANDIDATES, CLIP_SECONDS
 from core.embedding import TrackEmbedding
 from core.embedding_service import Embedder
@@ -30,13 +34,15 @@ class EmptyCatalogError(Exception):
 @dataclass(frozen=True)
 class Answer:
     """What a track gets. track_ids, scores: (n ≤ RESULTS_KEPT,), best first, without the
-    query's own track when it is `in_catalog`; `query_id` when it was saved for an asker."""
+    query's own track when it is `in_catalog`; `query_id` when it was saved for an asker.
+    `embedding`: the file's, None for a catalog track's stored vector."""
 
-    embedding: TrackEmbedding
+    embedding: TrackEmbedding | None
     in_catalog: Track | None
     track_ids: npt.NDArray[np.int64]
     scores: npt.NDArray[np.float32]
     seconds: float  # embedding and ranking, after the file was on disk
+    sent: SentMedia  # what was asked about, as saved (its artist: see catalog.variety)
     query_id: int | None = None
 
     def __len__(self) -> int:
@@ -47,9 +53,10 @@ class Answer:
 class Recommendation:
     """One line of a result list."""
 
-    position: int  # 1-based
+    position: int  # 1-based, as the user sees the list
     track: Track
     similarity: float  # cosine, -1…1
+    entry: int = 0  # its place in the saved ranking (what a button names: stable under filters)
 
     @property
     def url(self) -> str:
@@ -103,20 +110,51 @@ class Recommender:
         ranking = ranked.ranking
         best_raw = await self.confirmed_copy(path, ranked.nearest)
         duplicate_id = near_duplicate(best_raw, self.model.near_duplicate_similarity)
-        keep = ranking.ids != duplicate_id if duplicate_id is not None else slice(RESULTS_KEPT)
         in_catalog = None
+        sent = sent or SentMedia("file")
         if duplicate_id is not None:
             in_catalog = await self.database.tracks.get(duplicate_id)
         elif embedding.seconds_analysed <= CLIP_SECONDS:
             ranking = await self.clip_source_first(embedding, ranking)
+        if in_catalog is not None:  # the catalog's own name for whose track it is
+            sent = replace(sent, track_id=in_catalog.id, artist=in_catalog.artist or sent.artist)
+        return await self._answered(embedding, in_catalog, ranking, started, user_id, sent)
+
+    async def answer_track(
+        self, track: Track, *, user_id: int | None = None, sent: SentMedia | None = None
+    ) -> Answer:
+        """The answer to a catalog track, from its stored vector: no download, no embedding.
+
+        Raises EmptyCatalogError when the track has no vector of this model (it is not in the
+        catalog this model ranks, or nothing is)."""
+        started = time.monotonic()
+        stored = await self.database.embeddings.vectors(self.model.model_id, [track.id])
+        if track.id not in stored:
+            raise EmptyCatalogError(f"track {track.id} has no vector of {self.model.model_id}")
+        ranked = await self.ranker.rank(stored[track.id], RESULTS_KEPT + 1)
+        sent = replace(sent or SentMedia("track"), track_id=track.id, artist=track.artist)
+        return await self._answered(None, track, ranked.ranking, started, user_id, sent)
+
+    async def _answered(
+        self,
+        embedding: TrackEmbedding | None,
+        in_catalog: Track | None,
+        ranking: Ranking,
+        started: float,
+        user_id: int | None,
+        sent: SentMedia,
+    ) -> Answer:
+        """The answer from a ranking: the asked-about catalog track left out, RESULTS_KEPT
+        kept, saved for `user_id` when given."""
+        keep = ranking.ids != in_catalog.id if in_catalog is not None else slice(None)
         track_ids, scores = ranking.ids[keep][:RESULTS_KEPT], ranking.scores[keep][:RESULTS_KEPT]
         seconds = time.monotonic() - started
         query_id = None
         if user_id is not None:
             query_id = await self.database.queries.save(
-                user_id, sent or SentMedia("file"), self.model.model_id, track_ids, scores, seconds
+                user_id, sent, self.model.model_id, track_ids, scores, seconds
             )
-        return Answer(embedding, in_catalog, track_ids, scores, seconds, query_id)
+        return Answer(embedding, in_catalog, track_ids, scores, seconds, sent, query_id)
 
     async def confirmed_copy(self, path: Path, best: Ranking) -> Ranking:
         """The best match of the query as the catalog embeds it, where the query's own best
@@ -151,19 +189,36 @@ class Recommender:
         scores: npt.NDArray[np.float32],
         start: int,
         count: int,
+        *,
+        other_artists_of: SentMedia | None = None,
     ) -> Page:
         """Up to `count` results from ranking entry `start` on, skipping tracks removed from the
         catalog since the ranking was saved, so a page stays full and its numbers run on from
-        the previous page without gaps; `end` is where the next page starts in the ranking."""
+        the previous page without gaps; `end` is where the next page starts in the ranking.
+
+        `other_artists_of`: what the list was asked about, to show other artists only
+        (catalog.variety); the same ranking pages either way, so the switch applies at once."""
+        later = [item for item in await self.shown(track_ids, scores, other_artists_of)
+                 if item.entry >= start]  # fmt: skip
+        page, more = later[:count], len(later) > count
+        return Page(page, page[-1].entry + 1 if more else len(track_ids), more)
+
+    async def shown(
+        self,
+        track_ids: npt.NDArray[np.int64],
+        scores: npt.NDArray[np.float32],
+        other_artists_of: SentMedia | None = None,
+    ) -> list[Recommendation]:
+        """The ranking as a user sees it, numbered from 1: each track still in the catalog
+        (and, with `other_artists_of`, kept by that rule)."""
         ids = [int(i) for i in track_ids]
         alive = {track.id: track for track in await self.database.tracks.get_many(ids)}
-        shown_before = sum(track_id in alive for track_id in ids[:start])
-        items: list[Recommendation] = []
-        end = start
-        while end < len(ids) and len(items) < count:
-            if (track := alive.get(ids[end])) is not None:
-                number = shown_before + len(items) + 1
-                items.append(Recommendation(number, track, float(scores[end])))
-            end += 1
-        more = any(track_id in alive for track_id in ids[end:])
-        return Page(items, end if more else len(ids), more)
+        entries = [entry for entry, track_id in enumerate(ids) if track_id in alive]
+        if other_artists_of is not None:
+            tracks = [alive[ids[entry]] for entry in entries]
+            kept = other_artists(tracks, other_artists_of.artist)
+            entries = [entry for entry, keep in zip(entries, kept, strict=True) if keep]
+        return [
+            Recommendation(n + 1, alive[ids[entry]], float(scores[entry]), entry)
+            for n, entry in enumerate(entries)
+        ]

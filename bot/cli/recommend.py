@@ -71,6 +71,7 @@ def _print_recommendations(
     arguments: argparse.Namespace, answer: "Answer", items: list["Recommendation"]
 ) -> int:
     """The list as text lines, or as JSON with --json."""
+    assert answer.embedding is not None, "a file's answer has its embedding"
     tags = answer.embedding.top_tags(3)
     own = answer.in_catalog
     if arguments.json:
