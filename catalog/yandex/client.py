@@ -52,7 +52,13 @@ from catalog.yandex.links import (
     UserPlaylistLink,
 )
 from core.embedding_service import Embedder, Fetched
-from core.fetching import FetchError, FetchLimits, refused_redirect, status_is_transient
+from core.fetching import (
+    FetchError,
+    FetchLimits,
+    refused_redirect,
+    status_is_transient,
+    stream,
+)
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -565,6 +571,22 @@ class YandexMusic:
                 ca_pem=self.ca_pem,
                 into=into,
             )
+
+        return await self._retry(f"download of track {track.track_id}", attempt, deadline)
+
+    async def download(
+        self, track: YandexTrack, into: Path, limits: FetchLimits | None = None
+    ) -> tuple[str, int]:
+        """The track's mp3 streamed into `into` (sha256, size), for a caller that analyses the
+        file itself (the chat's question): the same fresh link per attempt, retries, deadline
+        and limits as `embed` (`limits` to cap it tighter, e.g. at the chat's file size)."""
+        self.require_token()
+        limits = limits or self.limits
+        deadline = time.monotonic() + limits.deadline
+
+        async def attempt() -> tuple[str, int]:
+            link = await self._link(track)
+            return await stream(link, into, limits, self.ca_pem, deadline - time.monotonic())
 
         return await self._retry(f"download of track {track.track_id}", attempt, deadline)
 

@@ -109,6 +109,18 @@ def parse_link(text: str) -> Target:
     raise LinkError(f"{raw}: not a link to an album, track, artist, playlist or the chart")
 
 
+# A Yandex Music address inside free text (a chat message: "слушай https://music.yandex.ru/…!")
+_IN_TEXT = re.compile(
+    r"(?:https?://)?(?:www\.)?music\.yandex\.(?:ru|com|by|kz)(?![\w.-])[^\s<>\"'«»]*", re.IGNORECASE
+)
+_TRAILING = ".,;:!?)]}…"  # sentence punctuation after a link is not part of it
+
+
+def links_in(text: str) -> list[str]:
+    """The Yandex Music addresses in `text`, in order, without the sentence's punctuation."""
+    return [match.group(0).rstrip(_TRAILING) for match in _IN_TEXT.finditer(text)]
+
+
 def parse_links(texts: list[str]) -> list[Target]:
     """All links parsed, or one LinkError naming every link that is not understood."""
     targets: list[Target] = []

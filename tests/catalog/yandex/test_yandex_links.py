@@ -12,6 +12,7 @@ from catalog.yandex.links import (
     TrackLink,
     UserPlaylistLink,
     describe,
+    links_in,
     parse_link,
     parse_links,
 )
@@ -99,3 +100,29 @@ def test_descriptions() -> None:
     assert describe(PlaylistLink(UUID)) == f"playlist {UUID}"
     assert describe(ChartLink()) == "chart"
     assert describe(LikedTracks()) == "liked tracks"
+
+
+@pytest.mark.parametrize(
+    ("text", "links"),
+    [
+        (
+            "слушай https://music.yandex.ru/album/123/track/456?utm_source=desktop&utm_medium=copy_link!",
+            ["https://music.yandex.ru/album/123/track/456?utm_source=desktop&utm_medium=copy_link"],
+        ),
+        ("(see music.yandex.com/track/9).", ["music.yandex.com/track/9"]),
+        (
+            "MUSIC.YANDEX.RU/album/5, and www.music.yandex.kz/track/7?x=1…",
+            ["MUSIC.YANDEX.RU/album/5", "www.music.yandex.kz/track/7?x=1"],
+        ),
+        ("«https://music.yandex.by/track/8»", ["https://music.yandex.by/track/8"]),
+        ("music.yandex.ruby.com/track/1 and yandex.ru/track/2", []),
+        ("Кино — Группа крови", []),
+    ],
+)
+def test_links_are_found_inside_a_sentence(text: str, links: list[str]) -> None:
+    assert links_in(text) == links
+
+
+def test_a_share_link_inside_a_sentence_names_its_track() -> None:
+    text = "вот: https://music.yandex.ru/album/3/track/44?utm_medium=copy_link — огонь"
+    assert [parse_link(link) for link in links_in(text)] == [TrackLink("44", "3")]

@@ -1,0 +1,118 @@
+"""A Yandex Music track as a question to the catalog: what the chat does with a link or a search.
+
+A track the catalog holds (by its Yandex id, its own or a re-issue's, with a vector of the
+serving model) is answered from its stored vector: no network at all, no download, no
+embedding. Any other track is looked up (metadata), downloaded through the operator's token with
+the importer's client (fresh link per attempt, retries, size cap, deadline) into the bot's
+private folder, and analysed exactly as an uploaded file; the file is removed once analysed.
+Search needs no token.
+"""
+
+import uuid
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from catalog.links import display_name
+from catalog.recommender import Answer, Recommender
+from catalog.yandex.client import (
+    MIN_MP3_KBPS,
+    UnavailableError,
+    YandexAccessError,
+    YandexCallError,
+    YandexMusic,
+    YandexTrack,
+)
+from catalog.yandex.links import TrackLink
+from storage import SentMedia, Track
+
+SEARCH_RESULTS = 3  # offered as buttons: more is a list to read, not a tap
+
+
+class TooLongError(Exception):
+    """The track's mp3 would be larger than the bot takes (its duration says so)."""
+
+    def __init__(self, megabytes: float) -> None:
+        super().__init__(f"about {megabytes:.0f} MB")
+        self.megabytes = megabytes
+
+
+@dataclass(frozen=True)
+class LinkAnswer:
+    """The answer to a Yandex track, and the name it is shown under ("Artist — Title")."""
+
+    name: str
+    answer: Answer
+    downloaded: bool  # False: answered from the catalog's stored vector
+
+
+class YandexQuestions:
+    """Answers Yandex Music tracks for the chat (see the module)."""
+
+    def __init__(
+        self, recommender: Recommender, music: YandexMusic, folder: Path, max_bytes: int
+    ) -> None:
+        self.recommender = recommender
+        self.music = music
+        self.folder = folder  # private: the bot's download folder
+        self.limits = replace(music.limits, max_bytes=max_bytes)
+
+    async def in_catalog(self, track_id: str) -> Track | None:
+        """The catalog track a Yandex id names, if it has a vector the bot ranks with."""
+        database = self.recommender.database
+        track = await database.tracks.find_by_yandex_id(track_id)
+        if track is None or not await database.embeddings.has(
+            track.id, self.recommender.model.model_id
+        ):
+            return None
+        return track
+
+    async def answer(self, link: TrackLink, *, user_id: int) -> LinkAnswer:
+        """The answer to the linked track, saved for `user_id`.
+
+        Raises YandexAccessError (no token, or it was refused) when the track must be
+        downloaded; UnavailableError (region, rights, removed, preview only), YandexCallError
+        (not found, Yandex not answering), TooLongError; from the analysis as for a file
+        (core.errors.AudioError, catalog.recommender.EmptyCatalogError)."""
+        known = await self.in_catalog(link.track_id)
+        if known is not None:
+            name = display_name(known)
+            sent = SentMedia("yandex", name, duration=known.duration)
+            answer = await self.recommender.answer_track(known, user_id=user_id, sent=sent)
+            return LinkAnswer(name, answer, downloaded=False)
+        self.music.require_token()  # before any call: no token, no download
+        found = await self.music.tracks_for(link)
+        if not found or found[0].problem is not None:
+            raise YandexCallError(f"track {link.track_id}: not found")
+        track = found[0]
+        if track.unavailable:
+            raise UnavailableError(track.unavailable)
+        return await self.answer_new(track, user_id=user_id)
+
+    async def answer_new(self, track: YandexTrack, *, user_id: int) -> LinkAnswer:
+        """Download `track` and analyse it like an uploaded file (errors as `answer`)."""
+        expected = (track.duration or 0) * MIN_MP3_KBPS * 1000 / 8
+        if expected > self.limits.max_bytes:
+            raise TooLongError(expected / (1 << 20))
+        name = f"{track.artist} — {track.title}" if track.artist else track.title
+        path = self.folder / f"{uuid.uuid4().hex}.mp3"
+        try:
+            _digest, size = await self.music.download(track, path, self.limits)
+            sent = SentMedia("yandex", name, size, track.duration, artist=track.artist)
+            answer = await self.recommender.answer(path, user_id=user_id, sent=sent)
+        finally:
+            path.unlink(missing_ok=True)
+        return LinkAnswer(name, answer, downloaded=True)
+
+    async def search(self, text: str) -> list[YandexTrack]:
+        """The best SEARCH_RESULTS tracks Yandex Music finds for `text` (no token needed)."""
+        return (await self.music.search_tracks(text))[:SEARCH_RESULTS]
+
+
+__all__ = [
+    "LinkAnswer",
+    "TooLongError",
+    "UnavailableError",
+    "YandexAccessError",
+    "YandexCallError",
+    "YandexQuestions",
+]
