@@ -26,12 +26,14 @@ from telegram.ext import (
     filters,
 )
 
-from bot import access, handlers
+from bot import access, exploring, handlers, yandex_chat
 from bot.config import BotSettings, ConfigError
 from bot.context import BotApplication, BotContext, BotData, Resources
 from catalog.embedders import make_embedder
 from catalog.recommender import Recommender
 from catalog.serving import adopt_previous_vectors, serving_model
+from catalog.yandex.client import YandexMusic
+from catalog.yandex.questions import YandexQuestions
 from storage import Database
 
 log = logging.getLogger(__name__)
@@ -39,9 +41,20 @@ log = logging.getLogger(__name__)
 RATE_LIMIT_RETRIES = 3  # 429 "retry after" answers are waited out this many times per call
 
 COMMANDS = {
-    "en": [BotCommand("top", "More results for your last track"), BotCommand("help", "Help")],
-    "ru": [BotCommand("top", "Ещё результаты по последнему треку"), BotCommand("help", "Справка")],
+    "en": [
+        BotCommand("top", "More results of your last list"),
+        BotCommand("similar", "Tracks like result N: /similar N"),
+        BotCommand("help", "How to ask: files, Yandex Music links, search"),
+    ],
+    "ru": [
+        BotCommand("top", "Ещё результаты последнего списка"),
+        BotCommand("similar", "Похожие на результат N: /similar N"),
+        BotCommand("help", "Как спросить: файлы, ссылки на Яндекс Музыку, поиск"),
+    ],
 }
+# the chat's Yandex calls: a person is waiting, so fewer and shorter tries than an import's
+CHAT_YANDEX_TIMEOUT = 10.0
+CHAT_YANDEX_ATTEMPTS = 3
 
 
 async def open_resources(application: BotApplication) -> None:
@@ -62,7 +75,16 @@ async def open_resources(application: BotApplication) -> None:
     recommender = Recommender(database, embedder, model)
     tracks = await recommender.ranker.prepare()  # not on the first query
     downloads = fresh_downloads(settings.database_path)
-    application.bot_data.resources = Resources(settings, database, recommender, downloads)
+    music = YandexMusic(
+        settings.yandex.token,
+        settings.yandex.api_url,
+        timeout=CHAT_YANDEX_TIMEOUT,
+        attempts=CHAT_YANDEX_ATTEMPTS,
+    )
+    questions = YandexQuestions(recommender, music, downloads, settings.max_file_mb << 20)
+    application.bot_data.resources = Resources(
+        settings, database, recommender, downloads, questions
+    )
     for language, commands in COMMANDS.items():
         await application.bot.set_my_commands(commands, language_code=language)
     await application.bot.set_my_commands(COMMANDS["en"])
@@ -131,17 +153,34 @@ def build_application(settings: BotSettings) -> BotApplication:
         [
             CommandHandler(["start", "help"], handlers.help_command),
             CommandHandler("top", handlers.top_command),
+            CommandHandler("similar", exploring.similar_command),
             CommandHandler("allow", access.allow),
             CommandHandler("deny", access.deny),
             CommandHandler("users", access.list_users),
             # new messages only: editing a message's caption must not analyse it again
             MessageHandler(
-                filters.UpdateType.MESSAGE & (filters.AUDIO | filters.VOICE | filters.Document.ALL),
+                filters.UpdateType.MESSAGE
+                & (
+                    filters.AUDIO
+                    | filters.VOICE
+                    | filters.VIDEO
+                    | filters.VIDEO_NOTE
+                    | filters.ANIMATION
+                    | filters.Document.ALL
+                ),
                 handlers.on_track,
+            ),
+            MessageHandler(
+                filters.UpdateType.MESSAGE & filters.TEXT & ~filters.COMMAND, yandex_chat.on_text
             ),
             # more:QUERY:START; more:QUERY from lists sent before buttons named their page
             CallbackQueryHandler(handlers.on_more, pattern=r"^more:[0-9]+(:[0-9]+)?$"),
             CallbackQueryHandler(handlers.on_vote, pattern=r"^vote:[0-9]+:-?1$"),
+            CallbackQueryHandler(exploring.on_similar, pattern=r"^sim:[0-9]+:[0-9]+$"),
+            CallbackQueryHandler(exploring.on_artists_switch, pattern=r"^artists:[0-9]+:[01]$"),
+            CallbackQueryHandler(
+                yandex_chat.on_search_pick, pattern=r"^ym:[0-9]{1,12}(:[0-9]{1,12})?$"
+            ),
             CallbackQueryHandler(handlers.on_stale_button),
             MessageHandler(filters.UpdateType.MESSAGE, handlers.on_other_message),
         ]

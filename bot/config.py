@@ -113,6 +113,29 @@ def load_settings(values: Mapping[str, str] | None = None) -> Settings:
     )
 
 
+DEFAULT_YANDEX_MUSIC_API_URL = "https://api.music.yandex.net"
+
+
+@dataclass(frozen=True)
+class YandexSettings:
+    """What `import-yandex` and `link-yandex` need: the API server and the account's token."""
+
+    token: str | None  # None: catalogue calls only (no downloads, no likes)
+    api_url: str
+
+    def __repr__(self) -> str:  # never show the token in logs or tracebacks
+        return f"YandexSettings(api_url={self.api_url!r}, token={'set' if self.token else None})"
+
+
+def load_yandex_settings(values: Mapping[str, str] | None = None) -> YandexSettings:
+    """YANDEX_MUSIC_TOKEN and YANDEX_MUSIC_API_URL from `values` (default: environment, .env)."""
+    values = environment() if values is None else values
+    return YandexSettings(
+        token=values.get("YANDEX_MUSIC_TOKEN", "").strip() or None,
+        api_url=(values.get("YANDEX_MUSIC_API_URL") or DEFAULT_YANDEX_MUSIC_API_URL).rstrip("/"),
+    )
+
+
 # The shape of a token from @BotFather: "<bot id>:<35 url-safe characters>".
 TOKEN_PATTERN = re.compile(r"\d{5,12}:[A-Za-z0-9_-]{30,50}")
 DEFAULT_API_URL = "https://api.telegram.org"
@@ -129,6 +152,8 @@ class BotSettings(Settings):
     local_mode: bool
     admin_ids: frozenset[int]
     max_file_mb: int
+    # Yandex Music links and search in the chat (downloads need the token)
+    yandex: YandexSettings = field(default_factory=lambda: load_yandex_settings({}))
 
     def __repr__(self) -> str:  # never show the token in logs or tracebacks
         return f"BotSettings(api_url={self.api_url!r}, admins={sorted(self.admin_ids)})"
@@ -172,27 +197,5 @@ def load_bot_settings(values: Mapping[str, str] | None = None) -> BotSettings:
         local_mode=local_mode,
         admin_ids=frozenset(admin_ids),
         max_file_mb=_positive_int(values, "MAX_FILE_MB") or default_mb,
-    )
-
-
-DEFAULT_YANDEX_MUSIC_API_URL = "https://api.music.yandex.net"
-
-
-@dataclass(frozen=True)
-class YandexSettings:
-    """What `import-yandex` and `link-yandex` need: the API server and the account's token."""
-
-    token: str | None  # None: catalogue calls only (no downloads, no likes)
-    api_url: str
-
-    def __repr__(self) -> str:  # never show the token in logs or tracebacks
-        return f"YandexSettings(api_url={self.api_url!r}, token={'set' if self.token else None})"
-
-
-def load_yandex_settings(values: Mapping[str, str] | None = None) -> YandexSettings:
-    """YANDEX_MUSIC_TOKEN and YANDEX_MUSIC_API_URL from `values` (default: environment, .env)."""
-    values = environment() if values is None else values
-    return YandexSettings(
-        token=values.get("YANDEX_MUSIC_TOKEN", "").strip() or None,
-        api_url=(values.get("YANDEX_MUSIC_API_URL") or DEFAULT_YANDEX_MUSIC_API_URL).rstrip("/"),
+        yandex=load_yandex_settings(values),
     )

@@ -16,6 +16,7 @@ from bot.config import BotSettings
 from bot.queues import PagingLine, UserQueues
 from bot.refusals import Refusals
 from catalog.recommender import Recommender
+from catalog.yandex.questions import YandexQuestions
 from storage import Database
 
 
@@ -27,6 +28,7 @@ class Resources:
     database: Database
     recommender: Recommender
     downloads: Path  # private (0700) folder for files being analysed
+    questions: YandexQuestions  # Yandex Music links and search
     queues: UserQueues = field(default_factory=UserQueues)
     paging: PagingLine = field(default_factory=PagingLine)  # one page at a time per user
     refusals: Refusals = field(default_factory=Refusals)  # strangers told lately

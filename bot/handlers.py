@@ -1,4 +1,5 @@
-"""What the bot does with a track, /top, the result buttons and everything else a user sends.
+"""What the bot does with a file or a video, /top, the result buttons and everything else a user
+sends (links and search: bot/yandex_chat.py; exploring a result: bot/exploring.py).
 
 The event loop only routes: the download streams to a private temp file, decoding and the model
 run in the embedding workers, the database is reached through aiosqlite.
@@ -10,69 +11,52 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
-from html import escape
 from pathlib import Path
 
-from telegram import InlineKeyboardMarkup, Message, Update
-from telegram.constants import ChatAction
+from telegram import Message, Update
 from telegram.error import BadRequest, TelegramError
 
-from bot.context import BotContext, Resources, pressed, sender
-from bot.delivery import announce, deliver, send
+from bot.answering import PAGE_SIZE, Reply, answer_in_line, answer_reply, send_page
+from bot.context import BotContext, pressed, sender
+from bot.delivery import send
 from bot.download import download
-from bot.queues import MAX_WAITING_PER_USER
-from bot.rendering import (
-    HEADER_NAME_BUDGET,
-    header_lines,
-    plain,
-    result_keyboard,
-    result_lines,
-    shorten,
-    split_messages,
-)
+from bot.rendering import plain, without_more
 from bot.texts import Texts, texts_for
 from catalog.numbers import SQLITE_INT_MAX, parse_number, parse_row_id
-from catalog.recommender import EmptyCatalogError
 from core.audio import AUDIO_SUFFIXES
-from core.constants import MIN_TRACK_SECONDS
-from core.errors import (
-    AudioError,
-    DecodeTimeoutError,
-    NotAudioError,
-    NoWorkersError,
-    SilentError,
-    TooShortError,
-)
-from storage import Query, SentMedia
+from storage import SentMedia
 from storage.errors import DiskFullError
 
 log = logging.getLogger(__name__)
 
-PAGE_SIZE = 10
 TOP_MAX = 50
 DOWNLOAD_BYTES_PER_SECOND = 256 * 1024  # a pessimistic link: timeouts grow with the file
-AUDIO_DOCUMENT_TYPES = ("audio/", "application/ogg", "video/mp4", "video/webm")
+AUDIO_DOCUMENT_TYPES = ("audio/", "application/ogg", "video/")
+# videos as ffmpeg's allowed demuxers read them (core.audio.ALLOWED_DEMUXERS: mov, matroska)
+VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".webm"})
+KNOWN_SUFFIXES = AUDIO_SUFFIXES | VIDEO_SUFFIXES
 
 
 @dataclass(frozen=True)
 class Attachment:
     """A track as Telegram declares it, before anything is downloaded."""
 
-    kind: str  # audio | voice | document
+    kind: str  # audio | voice | document | video | video_note | animation
     file_id: str
     size: int | None
     name: str  # what the user sees it called (escaped when shown)
     file_name: str | None
     duration: float | None
-    suffix: str  # from AUDIO_SUFFIXES only: no user text reaches the file system
+    suffix: str  # from KNOWN_SUFFIXES only: no user text reaches the file system
+    artist: str | None = None  # the performer tag of an audio message
 
     @property
     def sent(self) -> SentMedia:
-        return SentMedia(self.kind, self.file_name, self.size, self.duration)
+        return SentMedia(self.kind, self.file_name, self.size, self.duration, artist=self.artist)
 
 
 def attachment_of(message: Message) -> Attachment | None:
-    """The message's track; None for a document that is not audio."""
+    """The message's track; None for a document that is neither audio nor video."""
     if message.voice is not None:
         voice = message.voice
         return Attachment(
@@ -89,13 +73,31 @@ def attachment_of(message: Message) -> Attachment | None:
             audio.file_name,
             _seconds(audio.duration),
             _suffix(audio.file_name, ".mp3"),
+            audio.performer,
+        )
+    if message.video_note is not None:  # a round video: no name, always mp4
+        note = message.video_note
+        seconds = _seconds(note.duration)
+        return Attachment("video_note", note.file_id, note.file_size, "🎬", None, seconds, ".mp4")
+    # an animation message carries the same file as `document` too: it is read as the video
+    video = message.animation or message.video
+    if video is not None:
+        kind = "animation" if message.animation is not None else "video"
+        return Attachment(
+            kind,
+            video.file_id,
+            video.file_size,
+            video.file_name or "🎬",
+            video.file_name,
+            _seconds(video.duration),
+            _suffix(video.file_name, ".mp4"),
         )
     document = message.document
     if document is None:
         return None
     suffix = Path(document.file_name or "").suffix.lower()
     mime = (document.mime_type or "").lower()
-    if suffix not in AUDIO_SUFFIXES and not mime.startswith(AUDIO_DOCUMENT_TYPES):
+    if suffix not in KNOWN_SUFFIXES and not mime.startswith(AUDIO_DOCUMENT_TYPES):
         return None
     return Attachment(
         "document",
@@ -114,20 +116,7 @@ def _seconds(duration: timedelta | float | None) -> float | None:
 
 def _suffix(file_name: str | None, default: str) -> str:
     suffix = Path(file_name or "").suffix.lower()
-    return suffix if suffix in AUDIO_SUFFIXES else default
-
-
-def audio_error_text(error: AudioError, texts: Texts) -> str:
-    """The user's sentence for each reason a track cannot be analysed."""
-    if isinstance(error, TooShortError):
-        return texts.too_short.format(seconds=f"{MIN_TRACK_SECONDS:g}")
-    if isinstance(error, SilentError):
-        return texts.silent
-    if isinstance(error, DecodeTimeoutError):
-        return texts.timeout
-    if isinstance(error, NotAudioError):
-        return texts.undecodable
-    return texts.failed
+    return suffix if suffix in KNOWN_SUFFIXES else default
 
 
 async def help_command(update: Update, _: BotContext) -> None:
@@ -137,7 +126,7 @@ async def help_command(update: Update, _: BotContext) -> None:
 
 
 async def on_track(update: Update, context: BotContext) -> None:
-    """An audio, voice or document message: check, queue, download, analyse, answer once."""
+    """An audio, voice, video or document message: check, queue, download, analyse, answer."""
     message, user = sender(update)
     texts, resources = texts_for(user.language_code), context.resources
     attachment = attachment_of(message)
@@ -151,48 +140,18 @@ async def on_track(update: Update, context: BotContext) -> None:
             texts.too_big.format(size=size_mb, limit=resources.settings.max_file_mb)
         )
         return
-    place = resources.queues.admit(user.id)  # atomic: a burst cannot overrun the line
-    if place is None:
-        await message.reply_text(texts.queue_full.format(count=MAX_WAITING_PER_USER))
-        return
-    name = escape(shorten(attachment.name, HEADER_NAME_BUDGET))
-    async with place:
-        # retried like the answer; if it cannot be sent the track is analysed all the same
-        status = await announce(
-            context.bot,
-            message.chat_id,
-            (texts.queued if place.queued else texts.analysing).format(name=name),
-        )
-        await place.turn()
-        if place.queued and status is not None:
-            with contextlib.suppress(TelegramError):  # a cosmetic step; the answer follows
-                await status.edit_text(texts.analysing.format(name=name))
-        with contextlib.suppress(TelegramError):
-            await context.bot.send_chat_action(message.chat_id, ChatAction.TYPING)
-        try:
-            texts_out, keyboard, shown = await _analyse(
-                context, resources, texts, user.id, attachment
-            )
-        except DiskFullError as error:  # the query could not be saved: say so
-            log.error("analysis not saved user=%s: %s", user.id, error)
-            texts_out, keyboard, shown = [texts.disk_full], None, None
-        except Exception:  # the status message must not be left saying "Analysing…"
-            log.exception("analysis failed user=%s kind=%s", user.id, attachment.kind)
-            texts_out, keyboard, shown = [texts.failed], None, None
-        await deliver(context.bot, message.chat_id, texts_out, keyboard, status=status)
-        if shown is not None:  # the first page was delivered: /top continues after it
-            await resources.database.queries.set_position(*shown)
+
+    async def work() -> Reply:
+        return await _analyse(context, texts, user.id, attachment)
+
+    await answer_in_line(context, message.chat_id, user, texts, attachment.name, work)
 
 
 async def _analyse(
-    context: BotContext,
-    resources: Resources,
-    texts: Texts,
-    user_id: int,
-    attachment: Attachment,
-) -> tuple[list[str], InlineKeyboardMarkup | None, tuple[int, int] | None]:
-    """The reply's messages and keyboard for one track, and (query id, ranking entries shown)
-    once there is a list to page on; the temp file never outlives the call."""
+    context: BotContext, texts: Texts, user_id: int, attachment: Attachment
+) -> Reply:
+    """The reply to one file; the temp file never outlives the call."""
+    resources = context.resources
     limit_bytes = resources.settings.max_file_mb * 1024 * 1024
     path = resources.downloads / f"{uuid.uuid4().hex}{attachment.suffix}"
     recommender = resources.recommender
@@ -202,31 +161,18 @@ async def _analyse(
         remote = await context.bot.get_file(attachment.file_id, read_timeout=timeout)
         if remote.file_size is not None and remote.file_size > limit_bytes:
             size_mb = f"{remote.file_size / 1024 / 1024:.1f}"
-            return (
-                [texts.too_big.format(size=size_mb, limit=resources.settings.max_file_mb)],
-                None,
-                None,
-            )
+            limit = resources.settings.max_file_mb
+            return Reply([texts.too_big.format(size=size_mb, limit=limit)])
         await download(remote, path, timeout=timeout)
         downloaded = time.monotonic()
         answer = await recommender.answer(path, user_id=user_id, sent=attachment.sent)
     except BadRequest as error:
         if "too big" in error.message.lower():
             limit = resources.settings.max_file_mb
-            return [texts.too_big.format(size=f"> {limit}", limit=limit)], None, None
+            return Reply([texts.too_big.format(size=f"> {limit}", limit=limit)])
         raise
-    except AudioError as error:
-        log.info("unusable track user=%s kind=%s reason=%s", user_id, attachment.kind, error)
-        return [audio_error_text(error, texts)], None, None
-    except EmptyCatalogError:
-        return [texts.empty_catalog], None, None
-    except NoWorkersError:  # a Ray cluster with no embedding worker left
-        log.warning("no embedding worker for user=%s kind=%s", user_id, attachment.kind)
-        return [texts.unavailable], None, None
     finally:
         path.unlink(missing_ok=True)
-    assert answer.query_id is not None, "answers to a user are saved"
-    page = await recommender.page_from(answer.track_ids, answer.scores, 0, PAGE_SIZE)
     log.info(
         "answered user=%s kind=%s bytes=%s download=%.2fs analysis=%.2fs results=%d",
         user_id,
@@ -236,28 +182,8 @@ async def _analyse(
         answer.seconds,
         len(answer),
     )
-    tags = [tag for tag, _ in answer.embedding.top_tags(3)]
-    header = header_lines(texts, attachment.name, tags, answer.in_catalog)
-    # ten results fit one message within Telegram's limits; a split, if ever, sends the rest after
-    messages = split_messages(header, result_lines(page.items, texts))
-    keyboard = result_keyboard(answer.query_id, texts, page.end if page.more else None)
-    return messages, keyboard, (answer.query_id, page.end)
-
-
-async def _send_page(
-    context: BotContext, chat_id: int, texts: Texts, query: Query, start: int, count: int
-) -> None:
-    """Send `count` results of `query` from ranking entry `start` (removed tracks skipped),
-    then, once all arrived, move its paging position past the entries they used."""
-    resources = context.resources
-    page = await resources.recommender.page_from(query.track_ids, query.scores, start, count)
-    if not page.items:  # everything left was removed from the catalog
-        await send(context.bot, chat_id, texts.no_more)
-    else:
-        messages = split_messages([], result_lines(page.items, texts))
-        keyboard = result_keyboard(query.id, texts, page.end if page.more else None)
-        await deliver(context.bot, chat_id, messages, keyboard)
-    await resources.database.queries.set_position(query.id, page.end)
+    tags = [tag for tag, _ in answer.embedding.top_tags(3)] if answer.embedding else []
+    return await answer_reply(resources, texts, user_id, answer, attachment.name, tags=tags)
 
 
 async def top_command(update: Update, context: BotContext) -> None:
@@ -288,11 +214,12 @@ async def top_command(update: Update, context: BotContext) -> None:
         if query is None:
             await message.reply_text(texts.no_query)
         elif wanted is not None:
-            await _send_page(context, message.chat_id, texts, query, 0, wanted)
+            await send_page(context, message.chat_id, texts, user.id, query, 0, wanted)
         elif query.position >= len(query):
             await message.reply_text(texts.no_more)
         else:
-            await _send_page(context, message.chat_id, texts, query, query.position, PAGE_SIZE)
+            start = query.position
+            await send_page(context, message.chat_id, texts, user.id, query, start, PAGE_SIZE)
 
 
 async def on_more(update: Update, context: BotContext) -> None:
@@ -326,11 +253,13 @@ async def on_more(update: Update, context: BotContext) -> None:
         if query.position >= len(query):
             await send(context.bot, chat_id, texts.no_more)
         else:
-            await _send_page(context, chat_id, texts, query, query.position, PAGE_SIZE)
-    # the old list keeps its vote buttons and loses "More" (if it is still editable); out of
+            await send_page(context, chat_id, texts, user.id, query, query.position, PAGE_SIZE)
+    # the old list keeps its other buttons and loses "More" (if it is still editable); out of
     # the line, so a press on the new list's More does not wait for this cosmetic edit
-    with contextlib.suppress(BadRequest):
-        await callback.edit_message_reply_markup(result_keyboard(query.id, texts, None))
+    old = callback.message.reply_markup if isinstance(callback.message, Message) else None
+    if old is not None:
+        with contextlib.suppress(BadRequest):
+            await callback.edit_message_reply_markup(without_more(old))
 
 
 async def on_vote(update: Update, context: BotContext) -> None:
@@ -354,7 +283,7 @@ async def on_vote(update: Update, context: BotContext) -> None:
 
 
 async def on_other_message(update: Update, _: BotContext) -> None:
-    """Text, photos, stickers…: say what the bot wants instead."""
+    """Photos, stickers, locations…: say what the bot wants instead."""
     message, user = sender(update)
     texts = texts_for(user.language_code)
     await message.reply_text(texts.send_audio if message.text else texts.not_audio)
@@ -392,6 +321,6 @@ def _failure_text(update: Update, error: BaseException | None, texts: Texts) -> 
     if isinstance(error, DiskFullError):
         return texts.disk_full
     message = update.effective_message
-    if message is not None and (message.audio or message.voice or message.document):
+    if message is not None and attachment_of(message) is not None:
         return texts.failed
     return texts.failed_command

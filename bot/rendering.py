@@ -23,6 +23,7 @@ MESSAGE_LIMIT = MessageLimit.MAX_TEXT_LENGTH  # 4096 UTF-16 code units after ent
 # A name's share of a line: ten result lines and a header stay well inside one message.
 NAME_BUDGET = 300  # UTF-16 code units
 HEADER_NAME_BUDGET = 200
+BUTTON_NAME_BUDGET = 48  # a button's text wider than the chat is cut by the app anyway
 ELLIPSIS = "…"
 _TAG = re.compile(r"<[^<>]*>")
 
@@ -99,30 +100,84 @@ def split_messages(header: Sequence[str], lines: Sequence[str]) -> list[str]:
 
 
 def header_lines(
-    texts: Texts, name: str, tags: Sequence[str], in_catalog: Track | None
+    texts: Texts,
+    name: str,
+    tags: Sequence[str],
+    in_catalog: Track | None,
+    *,
+    title: str | None = None,
+    other_artists: bool = False,
 ) -> list[str]:
-    """Title, the query's top tags and, when it is a catalog track, which one."""
-    lines = [texts.results_title.format(name=escape(shorten(name, HEADER_NAME_BUDGET)))]
+    """Title (`title`, a template with {name}: the file's by default), the query's top tags,
+    when it is a catalog track which one, and whether other artists only are shown."""
+    template = title or texts.results_title
+    lines = [template.format(name=escape(shorten(name, HEADER_NAME_BUDGET)))]
     if tags:
         lines.append(texts.tags_line.format(tags=escape(" · ".join(tags))))
     if in_catalog is not None:
         lines.append(texts.in_catalog.format(track=linked(in_catalog)))
+    if other_artists:
+        lines.append(texts.other_artists_line)
     lines.append("")
     return lines
 
 
-def result_keyboard(query_id: int, texts: Texts, more_from: int | None) -> InlineKeyboardMarkup:
-    """👍 👎 under every result list, and "More ▸" while results remain.
+SIMILAR_BUTTONS_PER_ROW = 5
 
-    The More button names the ranking entry its page starts at (`more:QUERY:START`), so a
-    second press of the same button is recognised as a repeat, not a wish for the page after.
+
+def result_keyboard(
+    query_id: int,
+    texts: Texts,
+    more_from: int | None,
+    items: Sequence[Recommendation] = (),
+    other_artists: bool = False,
+) -> InlineKeyboardMarkup:
+    """Under every result list: 👍 👎; "🔁 N" for each result shown (tracks like it); the
+    "other artists" switch, showing its state; and "More ▸" while results remain.
+
+    Buttons name ranking entries, not list numbers, so they mean the same track whichever way
+    the list is filtered later. The More button names the entry its page starts at
+    (`more:QUERY:START`), so a second press of the same button is recognised as a repeat, not
+    a wish for the page after.
     """
     votes = [
         InlineKeyboardButton(texts.like_button, callback_data=f"vote:{query_id}:1"),
         InlineKeyboardButton(texts.dislike_button, callback_data=f"vote:{query_id}:-1"),
     ]
+    similar = [
+        InlineKeyboardButton(
+            texts.similar_button.format(number=item.position),
+            callback_data=f"sim:{query_id}:{item.entry}",
+        )
+        for item in items
+    ]
     rows = [votes]
+    rows += [
+        similar[start : start + SIMILAR_BUTTONS_PER_ROW]
+        for start in range(0, len(similar), SIMILAR_BUTTONS_PER_ROW)
+    ]
+    switch = texts.other_artists_on if other_artists else texts.other_artists_off
+    last = [
+        InlineKeyboardButton(switch, callback_data=f"artists:{query_id}:{int(not other_artists)}")
+    ]
     if more_from is not None:
         more = InlineKeyboardButton(texts.more_button, callback_data=f"more:{query_id}:{more_from}")
-        rows.append([more])
+        last.append(more)
+    rows.append(last)
     return InlineKeyboardMarkup(rows)
+
+
+def without_more(keyboard: InlineKeyboardMarkup) -> InlineKeyboardMarkup:
+    """`keyboard` without its "More ▸" button: a list whose next page was sent."""
+    rows = [
+        [button for button in row if not str(button.callback_data or "").startswith("more:")]
+        for row in keyboard.inline_keyboard
+    ]
+    return InlineKeyboardMarkup([row for row in rows if row])
+
+
+def track_label(artist: str | None, title: str, seconds: float | None) -> str:
+    """A search result's button: `Artist — Title (m:ss)`, shortened to fit a button."""
+    name = f"{artist} — {title}" if artist else title
+    length = f" ({int(seconds) // 60}:{int(seconds) % 60:02d})" if seconds else ""
+    return shorten(name, BUTTON_NAME_BUDGET) + length

@@ -9,13 +9,14 @@ from fake_telegram import Call, FakeTelegram, FakeUser
 from telegram import Update
 
 from bot.app import build_application
-from bot.config import BotSettings
+from bot.config import BotSettings, YandexSettings
 from bot.context import BotApplication, Resources
 from catalog.importer import Importer
 from catalog.metadata import MetadataTable
 from core.models import parse_model_spec
 
 ADMIN = FakeUser(1000, "Admin", "admin")
+CLOSED_PORT_URL = "http://127.0.0.1:9"  # the discard port: a connection is refused at once
 
 
 def settings_for(fake: FakeTelegram, database: Path, **changes: object) -> BotSettings:
@@ -29,6 +30,8 @@ def settings_for(fake: FakeTelegram, database: Path, **changes: object) -> BotSe
         "local_mode": False,
         "admin_ids": frozenset({ADMIN.id}),
         "max_file_mb": 20,
+        # no Yandex Music unless a test brings its stand-in: nothing here reaches the internet
+        "yandex": YandexSettings(None, CLOSED_PORT_URL),
     }
     return BotSettings(**{**values, **changes})  # type: ignore[arg-type]
 

@@ -889,6 +889,28 @@ class FakeTelegram:
         voice = {**self._file_fields(file_id, file_size), "duration": duration}
         return self._user_message(user, voice={**voice, "mime_type": mime_type})
 
+    def video_message(
+        self,
+        user: FakeUser,
+        file_id: str,
+        file_size: int | None = None,
+        kind: str = "video",
+        duration: int = 12,
+        file_name: str | None = "clip.mp4",
+    ) -> dict[str, Any]:
+        """A video (`kind` "video"), a round video note ("video_note") or a GIF ("animation",
+        which Telegram also sends as the message's `document`, as the real server does)."""
+        media = {**self._file_fields(file_id, file_size), "duration": duration}
+        if kind == "video_note":
+            return self._user_message(user, video_note={**media, "length": 240})
+        media |= {"width": 320, "height": 240, "mime_type": "video/mp4"}
+        if file_name is not None:
+            media["file_name"] = file_name
+        if kind == "animation":
+            document = {k: media[k] for k in media if k not in ("duration", "width", "height")}
+            return self._user_message(user, animation=media, document=document)
+        return self._user_message(user, video=media)
+
     def callback_query(self, user: FakeUser, message_id: int, data: str) -> dict[str, Any]:
         """The user pressing an inline button of bot message `message_id` in their chat."""
         with self._cond:
