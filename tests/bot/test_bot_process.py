@@ -10,7 +10,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from audio_factory import make_library
 from fake_telegram import FakeTelegram, FakeUser
+from fake_yandex import FakeYandex
 
 ROOT = Path(__file__).resolve().parents[2]
 ADMIN = FakeUser(1000, "Admin", "admin")
@@ -58,6 +60,60 @@ def test_python_m_bot_runs_until_sigterm_and_cleans_up(tmp_path: Path) -> None:
         assert server.token not in stderr
         assert "started model=fusion:aisfx+msd-vgg/pool5@fe3" in stderr and "stopped" in stderr
         assert not downloads.exists() and not list(scratch.iterdir())  # temp files removed
+
+
+def test_python_m_bot_answers_yandex_links_from_its_catalog_and_by_download(
+    tmp_path: Path,
+) -> None:
+    """The settings as an operator sets them (YANDEX_MUSIC_API_URL, YANDEX_MUSIC_TOKEN,
+    SSL_CERT_FILE): a catalog built by import-yandex, then a link to one of its tracks (no
+    download) and to a new track (downloaded once) in the chat of the real process."""
+    tracks = make_library(tmp_path / "library", 3, seconds=10.0)
+    with FakeTelegram() as server, FakeYandex(tmp_path) as ym:
+        album_id, ids = ym.add_album("Album", "Band", [path.read_bytes() for path in tracks[:2]])
+        new_id = ym.add_track("Fresh", "Other Band", tracks[2].read_bytes())
+        env = {
+            **os.environ,
+            **server.env(),
+            **ym.env(),
+            "ADMIN_IDS": str(ADMIN.id),
+            "DATABASE_PATH": str(tmp_path / "bot.sqlite3"),
+            "MODEL": "msd-vgg/pool5",
+            "WORKERS": "1",
+            "PYTHONPATH": str(ROOT),
+        }
+        link = f"https://music.yandex.ru/album/{album_id}"
+        command = [sys.executable, "-m", "bot", "import-yandex", link]
+        subprocess.run(command, cwd=tmp_path, env=env, check=True, timeout=300)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bot"],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            server.wait_for("getUpdates", timeout=90)
+            for track_id, name in ((ids[0], "Band — Album 1"), (new_id, "Other Band — Fresh")):
+                mark = server.mark()
+                text = f"https://music.yandex.ru/track/{track_id}?utm_medium=copy_link"
+                server.push_update(server.text_message(ADMIN, text))
+                server.wait_for(
+                    lambda call, name=name: (
+                        call.ok
+                        and call.method == "editMessageText"
+                        and f"Sounds like {name}" in call.params["text"]
+                    ),
+                    since=mark,
+                    timeout=90,
+                )
+            assert (ym.downloads[ids[0]], ym.downloads[new_id]) == (1, 1)  # the import's; ours
+        finally:
+            process.send_signal(signal.SIGTERM)
+            _, stderr = process.communicate(timeout=60)
+        assert process.returncode == 0, stderr
+        assert server.token not in stderr and ym.token not in stderr
 
 
 def test_python_m_bot_without_a_token_exits_2(tmp_path: Path) -> None:
