@@ -87,7 +87,11 @@ async def on_similar(update: Update, context: BotContext) -> None:
 def list_title(texts: Texts, query: Query) -> str:
     """The header line of a list shown again: what it was asked about."""
     name = escape(shorten(query.sent.file_name or "🎵", HEADER_NAME_BUDGET))
-    template = texts.similar_title if query.sent.kind == "similar" else texts.results_title
+    template = {
+        "similar": texts.similar_title,
+        "album": texts.album_title,
+        "playlist": texts.playlist_title,
+    }.get(query.sent.kind, texts.results_title)
     return template.format(name=name)
 
 

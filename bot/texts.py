@@ -50,6 +50,8 @@ class Texts:
     expired_button: str
     looking_up: str
     similar_title: str
+    album_title: str
+    playlist_title: str
     similar_usage: str
     similar_missing: str
     similar_button: str
@@ -62,9 +64,7 @@ class Texts:
     no_token: str
     track_unavailable: str
     not_a_track_link: str
-    link_album: str
     link_artist: str
-    link_playlist: str
     link_chart: str
     searching: str
     bad_link: str
@@ -84,7 +84,7 @@ ENGLISH = Texts(
         "<b>Ask me about a track</b> in any of these ways, and I answer with the most "
         "similar-sounding tracks of my catalog, each with a Yandex Music link:\n"
         "• a <b>Yandex Music link</b> to a track (Share → Copy link in the app), "
-        "e.g. music.yandex.ru/album/123/track/456\n"
+        "e.g. music.yandex.ru/album/123/track/456, or to an album or a playlist\n"
         "• a <b>few words</b>: the artist and the title, e.g. <code>Кино Группа крови</code> or "
         "<code>Radiohead - Creep</code>; tap one of the tracks I find\n"
         "• a <b>file</b>: an mp3 or other audio, as audio, as a document or as a voice note\n"
@@ -150,6 +150,8 @@ ENGLISH = Texts(
     expired_button="These results are no longer available.",
     looking_up="🔎 Looking up the Yandex Music track…",
     similar_title="🔁 <b>Tracks like: {name}</b>",
+    album_title="💿 <b>Tracks like the album: {name}</b>",
+    playlist_title="📃 <b>Tracks like the playlist: {name}</b>",
     similar_usage="Use /similar N, with N the number of a result in the list I showed you last "
     "(e.g. /similar 3).",
     similar_missing="Your last list has no result {number}: it has {count}.",
@@ -161,17 +163,15 @@ ENGLISH = Texts(
     other_artists_line="<i>👥 Other artists only</i>",
     no_sound="🔇 This video has no sound — there is nothing for me to listen to. Send one with "
     "sound, or the track itself.",
-    no_token="🔑 This track is not in my catalog yet, and this bot is not set up to download "
+    no_token="🔑 That is not in my catalog yet, and this bot is not set up to download "
     "from Yandex Music (the admin has not given it a Yandex Music token). Send me the track as "
     "a file instead.",
     track_unavailable="🚫 Yandex Music will not give me this track: it was removed, is not "
     "available in this region, or only a preview is offered. Send me the track as a file "
     "instead.",
-    not_a_track_link="💿 That is a link to {kind}. Send me a link to one track: open the track "
-    "in Yandex Music and choose Share → Copy link.",
-    link_album="an album",
+    not_a_track_link="💿 That is a link to {kind}. Send me a link to a track, an album or a "
+    "playlist: open it in Yandex Music and choose Share → Copy link.",
     link_artist="an artist",
-    link_playlist="a playlist",
     link_chart="the chart",
     searching="🔎 Searching Yandex Music for {text}…",
     bad_link="🤔 I could not read this Yandex Music link. A track link looks like "
@@ -197,7 +197,7 @@ RUSSIAN = Texts(
         "<b>Спросите меня о треке</b> любым способом — я отвечу списком самых похожих по "
         "звучанию треков из каталога со ссылками на Яндекс Музыку:\n"
         "• <b>ссылка на трек в Яндекс Музыке</b> (в приложении: Поделиться → Скопировать "
-        "ссылку), например music.yandex.ru/album/123/track/456\n"
+        "ссылку), например music.yandex.ru/album/123/track/456, или на альбом или плейлист\n"
         "• <b>пара слов</b>: исполнитель и название, например <code>Кино Группа крови</code> "
         "или <code>Radiohead - Creep</code>; нажмите на один из найденных треков\n"
         "• <b>файл</b>: mp3 или другое аудио — как аудио, документ или голосовое\n"
@@ -263,6 +263,8 @@ RUSSIAN = Texts(
     expired_button="Эти результаты больше недоступны.",
     looking_up="🔎 Ищу трек в Яндекс Музыке…",
     similar_title="🔁 <b>Похожие на: {name}</b>",
+    album_title="💿 <b>Похожие на альбом: {name}</b>",
+    playlist_title="📃 <b>Похожие на плейлист: {name}</b>",
     similar_usage="/similar N — треки, похожие на результат N последнего списка (например, "
     "/similar 3).",
     similar_missing="В последнем списке нет результата {number}: в нём {count}.",
@@ -274,15 +276,13 @@ RUSSIAN = Texts(
     other_artists_line="<i>👥 Только другие исполнители</i>",
     no_sound="🔇 В этом видео нет звука — мне нечего слушать. Пришлите видео со звуком или сам "
     "трек.",
-    no_token="🔑 Этого трека пока нет в каталоге, а скачивать из Яндекс Музыки этот бот не "
+    no_token="🔑 Этого пока нет в каталоге, а скачивать из Яндекс Музыки этот бот не "
     "настроен (администратор не дал ему токен Яндекс Музыки). Пришлите трек файлом.",
     track_unavailable="🚫 Яндекс Музыка не отдаёт этот трек: он удалён, недоступен в этом "
     "регионе или доступен только фрагмент. Пришлите трек файлом.",
-    not_a_track_link="💿 Это ссылка на {kind}. Пришлите ссылку на один трек: откройте трек в "
-    "Яндекс Музыке и выберите «Поделиться» → «Скопировать ссылку».",
-    link_album="альбом",
+    not_a_track_link="💿 Это ссылка на {kind}. Пришлите ссылку на трек, альбом или плейлист: "
+    "откройте его в Яндекс Музыке и выберите «Поделиться» → «Скопировать ссылку».",
     link_artist="исполнителя",
-    link_playlist="плейлист",
     link_chart="чарт",
     searching="🔎 Ищу в Яндекс Музыке: {text}…",
     bad_link="🤔 Не получилось разобрать ссылку на Яндекс Музыку. Ссылка на трек выглядит так: "

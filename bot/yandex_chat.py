@@ -1,5 +1,6 @@
-"""Yandex Music in the chat: a track link is a question like a file; a few words are a search
-whose best tracks come back as buttons, and a tap on one asks about that track.
+"""Yandex Music in the chat: a track link is a question like a file, an album or playlist link
+asks for tracks like its tracks; a few words are a search whose best tracks come back as
+buttons, and a tap on one asks about that track.
 
 What the chat says for each link it cannot take (an album, a playlist, a link it cannot read,
 another site's link) is specific, and no link reaches the network before the user passed the
@@ -19,12 +20,15 @@ from bot.texts import Texts, texts_for
 from catalog.yandex.links import (
     AlbumLink,
     ArtistLink,
-    ChartLink,
     LinkError,
+    PlaylistLink,
     TrackLink,
+    UserPlaylistLink,
+    describe,
     links_in,
     parse_link,
 )
+from catalog.yandex.questions import ManyTracks
 
 SEARCH_MAX_CHARS = 100  # an artist and a title; a longer text is not a search
 SEARCH_MIN_CHARS = 2
@@ -33,14 +37,8 @@ _OTHER_LINK_SCHEMES = ("http://", "https://", "www.")
 
 
 def link_kind(target: object, texts: Texts) -> str:
-    """What a link that is not a track's names, in the user's words."""
-    if isinstance(target, AlbumLink):
-        return texts.link_album
-    if isinstance(target, ArtistLink):
-        return texts.link_artist
-    if isinstance(target, ChartLink):
-        return texts.link_chart
-    return texts.link_playlist
+    """What a link the chat does not answer names (an artist, the chart), in the user's words."""
+    return texts.link_artist if isinstance(target, ArtistLink) else texts.link_chart
 
 
 async def on_text(update: Update, context: BotContext) -> None:
@@ -55,11 +53,13 @@ async def on_text(update: Update, context: BotContext) -> None:
         except LinkError:
             await message.reply_text(texts.bad_link)
             return
-        if not isinstance(target, TrackLink):
+        if isinstance(target, TrackLink):
+            await answer_link(context, message.chat_id, user, texts, target)
+        elif isinstance(target, AlbumLink | PlaylistLink | UserPlaylistLink):
+            await answer_many(context, message.chat_id, user, texts, target)
+        else:
             kind = link_kind(target, texts)
             await message.reply_text(texts.not_a_track_link.format(kind=kind))
-            return
-        await answer_link(context, message.chat_id, user, texts, target)
         return
     if any(scheme in text.lower() for scheme in _OTHER_LINK_SCHEMES):
         await message.reply_text(texts.other_link)
@@ -92,6 +92,22 @@ async def answer_link(
         )
 
     name = f"music.yandex.ru/track/{link.track_id}"
+    await answer_in_line(context, chat_id, user, texts, name, work, status_text=texts.looking_up)
+
+
+async def answer_many(
+    context: BotContext, chat_id: int, user: User, texts: Texts, link: ManyTracks
+) -> None:
+    """Tracks like an album's or a playlist's, in the user's line."""
+    resources = context.resources
+
+    async def work() -> Reply:
+        found = await resources.questions.answer_many(link, user_id=user.id)
+        album = isinstance(link, AlbumLink)
+        title = texts.album_title if album else texts.playlist_title
+        return await answer_reply(resources, texts, user.id, found.answer, found.name, title=title)
+
+    name = describe(link)
     await answer_in_line(context, chat_id, user, texts, name, work, status_text=texts.looking_up)
 
 

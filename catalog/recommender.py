@@ -7,6 +7,7 @@ A catalog track is its own question (a link to it, a result explored): its store
 ranked, nothing is downloaded or embedded, and it is left out of its list."""
 
 import time
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -134,6 +135,39 @@ class Recommender:
         ranked = await self.ranker.rank(stored[track.id], RESULTS_KEPT + 1)
         sent = replace(sent or SentMedia("track"), track_id=track.id, artist=track.artist)
         return await self._answered(None, track, ranked.ranking, started, user_id, sent)
+
+    async def answer_mean(
+        self,
+        vectors: Sequence[npt.NDArray[np.float32]],
+        *,
+        leave_out: Collection[int] = (),
+        user_id: int | None = None,
+        sent: SentMedia | None = None,
+    ) -> Answer:
+        """The answer to several tracks at once (an album, a playlist): their vectors' mean,
+        each part brought back to the parts' mean length (an average of many directions is
+        shorter than any of them, and a standardised space must see vectors of the usual
+        scale); the catalog tracks `leave_out` (the album's own) are left out of the list."""
+        if not vectors:
+            raise ValueError("no vectors to answer for")
+        started = time.monotonic()
+        stacked = np.stack([np.asarray(v, np.float32) for v in vectors])
+        mean = stacked.mean(axis=0)
+        start = 0
+        for size in self.model.part_sizes:
+            part = slice(start, start + size)
+            length = float(np.linalg.norm(stacked[:, part], axis=1).mean())
+            mean[part] *= length / max(float(np.linalg.norm(mean[part])), 1e-12)
+            start += size
+        left_out = np.array(sorted(set(leave_out)), np.int64)
+        ranked = await self.ranker.rank(mean, RESULTS_KEPT + len(left_out))
+        if len(ranked.ranking) == 0:
+            raise EmptyCatalogError(self._empty())
+        keep = ~np.isin(ranked.ranking.ids, left_out)
+        ranking = Ranking(ranked.ranking.ids[keep], ranked.ranking.scores[keep])
+        return await self._answered(
+            None, None, ranking, started, user_id, sent or SentMedia("tracks")
+        )
 
     async def _answered(
         self,

@@ -6,11 +6,20 @@ embedding. Any other track is looked up (metadata), downloaded through the opera
 the importer's client (fresh link per attempt, retries, size cap, deadline) into the bot's
 private folder, and analysed exactly as an uploaded file; the file is removed once analysed.
 Search needs no token.
+
+An album or a playlist asks "tracks like these": the mean of its tracks' vectors — the stored
+ones of those in the catalog, plus at most TRACKS_DOWNLOADED others downloaded and embedded as
+the catalog embeds — with its own catalog tracks left out of the list.
 """
 
+import asyncio
+import logging
 import uuid
 from dataclasses import dataclass, replace
 from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
 
 from catalog.links import display_name
 from catalog.recommender import Answer, Recommender
@@ -22,10 +31,16 @@ from catalog.yandex.client import (
     YandexMusic,
     YandexTrack,
 )
-from catalog.yandex.links import TrackLink
+from catalog.yandex.links import AlbumLink, PlaylistLink, TrackLink, UserPlaylistLink, describe
+from core.embedding_service import EMBED_FAILURES
 from storage import SentMedia, Track
 
+log = logging.getLogger(__name__)
+
 SEARCH_RESULTS = 3  # offered as buttons: more is a list to read, not a tap
+TRACKS_DOWNLOADED = 10  # of an album or playlist, besides those the catalog holds
+DOWNLOADS_AT_ONCE = 3
+ManyTracks = AlbumLink | PlaylistLink | UserPlaylistLink
 
 
 class TooLongError(Exception):
@@ -42,7 +57,8 @@ class LinkAnswer:
 
     name: str
     answer: Answer
-    downloaded: bool  # False: answered from the catalog's stored vector
+    downloaded: bool  # False: answered from the catalog's stored vector(s) alone
+    tracks: int = 1  # how many tracks the answer is the mean of
 
 
 class YandexQuestions:
@@ -102,6 +118,61 @@ class YandexQuestions:
         finally:
             path.unlink(missing_ok=True)
         return LinkAnswer(name, answer, downloaded=True)
+
+    async def answer_many(self, link: ManyTracks, *, user_id: int) -> LinkAnswer:
+        """The answer to an album or a playlist (see the module); errors as `answer`, and
+        YandexAccessError when none of its tracks is in the catalog and there is no token."""
+        listed = [t for t in await self.music.tracks_for(link) if t.problem is None]
+        if not listed:
+            raise YandexCallError(f"{describe(link)}: not found")
+        own: list[int] = []
+        missing: list[YandexTrack] = []
+        for track in listed:
+            known = await self.in_catalog(track.track_id)
+            if known is not None:
+                own.append(known.id)
+            elif not track.unavailable:
+                missing.append(track)
+        model_id = self.recommender.model.model_id
+        stored = await self.recommender.database.embeddings.vectors(model_id, own)
+        heard = await self._embedded(missing[:TRACKS_DOWNLOADED]) if self.music.has_token else []
+        vectors = [*stored.values(), *heard]
+        if not vectors:
+            if missing and not self.music.has_token:
+                self.music.require_token()
+            raise UnavailableError(f"{describe(link)}: none of its tracks could be fetched")
+        first = listed[0]
+        if isinstance(link, AlbumLink) and first.album:
+            name = f"{first.artist} — {first.album}" if first.artist else first.album
+        else:
+            name = describe(link).removeprefix("playlist ")
+        sent = SentMedia("album" if isinstance(link, AlbumLink) else "playlist", name)
+        if isinstance(link, AlbumLink):  # an album's artist is whose tracks "other artists" skips
+            sent = replace(sent, artist=first.artist)
+        answer = await self.recommender.answer_mean(
+            vectors, leave_out=own, user_id=user_id, sent=sent
+        )
+        return LinkAnswer(name, answer, downloaded=bool(heard), tracks=len(vectors))
+
+    async def _embedded(self, tracks: list[YandexTrack]) -> list[npt.NDArray[np.float32]]:
+        """The tracks downloaded and embedded as the catalog embeds them, a few at once; a
+        track that cannot be fetched or heard is skipped (the others still count)."""
+        slots = asyncio.Semaphore(DOWNLOADS_AT_ONCE)
+
+        async def one(track: YandexTrack) -> npt.NDArray[np.float32] | None:
+            path = self.folder / f"{uuid.uuid4().hex}.mp3"
+            try:
+                async with slots:
+                    await self.music.download(track, path, self.limits)
+                return (await self.recommender.embedder.embed(path)).vector
+            except (UnavailableError, YandexCallError, *EMBED_FAILURES) as error:
+                log.info("track %s left out of its list: %s", track.track_id, error)
+                return None
+            finally:
+                path.unlink(missing_ok=True)
+
+        found = await asyncio.gather(*(one(track) for track in tracks))
+        return [vector for vector in found if vector is not None]
 
     async def search(self, text: str) -> list[YandexTrack]:
         """The best SEARCH_RESULTS tracks Yandex Music finds for `text` (no token needed)."""

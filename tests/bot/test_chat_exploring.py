@@ -133,6 +133,12 @@ async def test_without_a_token_a_catalog_link_answers_and_a_new_track_is_explain
     await edited(fake, user, mark, "not set up to download from Yandex Music")
     assert len(ym.calls()) == yandex_calls and ym.downloads[track_id] == 0
 
+    album_id, _ = ym.add_album("All New", "Someone", [audio])  # none of it in the catalog
+    mark = fake.mark()
+    fake.push_update(fake.text_message(user, f"https://music.yandex.ru/album/{album_id}"))
+    await edited(fake, user, mark, "not set up to download from Yandex Music")
+    assert not ym.downloads
+
 
 async def test_similar_n_answers_from_the_stored_vector_and_leaves_its_track_out(
     bot: Bot, fake: FakeTelegram

@@ -202,28 +202,58 @@ async def test_an_unavailable_track_gets_its_message(
 @pytest.mark.parametrize(
     ("link", "expected"),
     [
-        ("https://music.yandex.ru/album/{album}", "That is a link to an album"),
         ("https://music.yandex.com/artist/{artist}", "That is a link to an artist"),
-        ("https://music.yandex.ru/users/someone/playlists/3", "That is a link to a playlist"),
+        ("music.yandex.ru/chart", "That is a link to the chart"),
         ("https://music.yandex.ru/album/x1/track/y", "could not read this Yandex Music link"),
         ("https://www.youtube.com/watch?v=dQw4w9WgXcQ", "I understand Yandex Music links"),
     ],
 )
-async def test_links_that_are_not_to_a_track_get_their_message_and_fetch_nothing(
-    bot: BotApplication,
-    fake: FakeTelegram,
-    ym: FakeYandex,
-    catalog_ids: dict[int, tuple[str, str]],
-    link: str,
-    expected: str,
+async def test_links_the_chat_does_not_answer_get_their_message_and_fetch_nothing(
+    bot: BotApplication, fake: FakeTelegram, ym: FakeYandex, link: str, expected: str
 ) -> None:
     user = FakeUser(5006, "Semyon")
     await allow(bot, user)
     yandex_calls, mark = len(ym.calls()), fake.mark()
-    text = link.format(album=catalog_ids[0][0], artist=ym.artist_id("Artist 0"))
+    text = link.format(artist=ym.artist_id("Artist 0"))
     fake.push_update(fake.text_message(user, f"look: {text}"))
     await fake.wait_for_async(to(user.id, "sendMessage", expected), since=mark)
     assert len(ym.calls()) == yandex_calls
+
+
+async def test_an_album_link_answers_with_tracks_like_its_tracks(
+    bot: BotApplication, fake: FakeTelegram, ym: FakeYandex, tmp_path: Path
+) -> None:
+    user = FakeUser(5008, "Ulyana")
+    await allow(bot, user)
+    audio = [new_track(tmp_path, 80 + n) for n in range(2)]
+    album_id, track_ids = ym.add_album("Double", "Album Band", audio)
+    mark = fake.mark()
+    fake.push_update(fake.text_message(user, f"https://music.yandex.ru/album/{album_id}"))
+    text = (await answer_to(fake, user, mark, "Tracks like the album")).params["text"]
+    assert "Tracks like the album: Album Band — Double" in text
+    assert len(result_links(text)) == 10
+    assert [ym.downloads[track_id] for track_id in track_ids] == [1, 1]
+    assert not list(resources_of(bot).downloads.iterdir())
+
+
+async def test_a_playlist_link_leaves_its_own_catalog_tracks_out(
+    bot: BotApplication,
+    fake: FakeTelegram,
+    ym: FakeYandex,
+    catalog_ids: dict[int, tuple[str, str]],
+    tmp_path: Path,
+) -> None:
+    user = FakeUser(5009, "Fedor")
+    await allow(bot, user)
+    fresh = ym.add_track("Mixed In", "Playlist Band", new_track(tmp_path, 90))
+    own = [catalog_ids[n][1] for n in (1, 2)]
+    ym.add_user_playlist("listener", 7, [*own, fresh])
+    mark = fake.mark()
+    fake.push_update(fake.text_message(user, "music.yandex.ru/users/listener/playlists/7"))
+    text = (await answer_to(fake, user, mark, "Tracks like the playlist")).params["text"]
+    found = result_links(text)
+    assert len(found) == 10 and not [url for url in found for t in own if url.endswith(f"/{t}")]
+    assert ym.downloads[fresh] == 1 and [ym.downloads[t] for t in own] == [0, 0]
 
 
 async def test_yandex_not_answering_gets_its_message(
