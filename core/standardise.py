@@ -9,6 +9,11 @@ The statistics are the catalog's own, blended with fixed prior statistics (measu
 development corpus and shipped beside the model) in proportion to the catalog's size: a catalog
 of one to three tracks, whose own spread is zero or noise, ranks with the prior's; one of
 thousands with its own. Stored vectors stay raw; queries get the catalog's statistics.
+
+A large catalog's statistics are streamed (`Accumulator`, CHUNK rows at a time in float64), so
+they never need a float64 copy of the matrix; a catalog of at most CHUNK rows gets exactly the
+one-pass figures, so its ranking is unchanged. Above the crossover the statistics are frozen per
+index generation (`Standardiser`, catalog/space_index.py) rather than recomputed per revision.
 """
 
 from dataclasses import dataclass
@@ -19,6 +24,7 @@ import numpy.typing as npt
 
 # A catalog of this many tracks weighs as much as the prior in the blend.
 PRIOR_WEIGHT_TRACKS = 50
+CHUNK = 4_096  # rows standardised or accumulated at a time: 25 MB of 768-d float64
 _EPS = 1e-12
 PRIORS = Path(__file__).resolve().parent / "models" / "priors"
 
@@ -39,28 +45,83 @@ class Statistics:
         return cls(x.mean(axis=0), x.std(axis=0))
 
 
-def blended(
-    catalog: npt.NDArray[np.float32],
+class Accumulator:
+    """Per-dimension statistics of rows fed a chunk at a time (Chan et al.'s pairwise merge of
+    means and squared deviations), so a catalog's statistics need one chunk in float64, not
+    the whole matrix. One chunk gives exactly `Statistics.of` of it."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._mean: npt.NDArray[np.float64] | None = None
+        self._squares: npt.NDArray[np.float64] | None = None  # sum of squared deviations
+        self._first: Statistics | None = None  # one chunk: returned as computed
+
+    def add(self, rows: npt.NDArray[np.float32]) -> None:
+        """Take in rows (m, d); m may be 0."""
+        m = int(rows.shape[0])
+        if m == 0:
+            return
+        own = Statistics.of(rows)
+        squares = own.std**2 * m
+        if self._mean is None or self._squares is None:
+            self.count, self._mean, self._squares, self._first = m, own.mean, squares, own
+            return
+        n = self.count + m
+        delta = own.mean - self._mean
+        self._mean = self._mean + delta * (m / n)
+        self._squares = self._squares + squares + delta**2 * (self.count * m / n)
+        self.count, self._first = n, None
+
+    def statistics(self) -> Statistics:
+        """The statistics of every row taken in (ValueError before any)."""
+        if self._first is not None:
+            return self._first
+        if self._mean is None or self._squares is None:
+            raise ValueError("no rows taken in")
+        return Statistics(self._mean, np.sqrt(self._squares / self.count))
+
+
+def streamed(vectors: npt.NDArray[np.float32], chunk: int = CHUNK) -> Statistics:
+    """`Statistics.of(vectors)` computed CHUNK rows at a time (identical up to `chunk` rows)."""
+    accumulator = Accumulator()
+    for start in range(0, int(vectors.shape[0]), chunk):
+        accumulator.add(vectors[start : start + chunk])
+    return accumulator.statistics()
+
+
+def blend(
+    own: Statistics | None,
+    n: int,
     prior: Statistics | None,
     prior_tracks: float = PRIOR_WEIGHT_TRACKS,
 ) -> Statistics:
-    """The catalog's statistics (n, d) pulled towards `prior` by n / (n + prior_tracks).
+    """A catalog's own statistics (`n` tracks) pulled towards `prior` by n / (n + prior_tracks).
 
     The variance blends as a mixture of the two populations. Without a prior (or catalog), the
     other side's statistics alone.
     """
-    n = int(catalog.shape[0])
-    if prior is None:
-        return Statistics.of(catalog)
-    if n == 0:
-        return prior
-    own = Statistics.of(catalog)
+    if prior is None or own is None or n == 0:
+        chosen = prior if own is None or n == 0 else own
+        if chosen is None:
+            raise ValueError("neither catalog nor prior statistics")
+        return chosen
     weight = n / (n + prior_tracks)
     mean = weight * own.mean + (1 - weight) * prior.mean
     variance = weight * (own.std**2 + (own.mean - mean) ** 2) + (1 - weight) * (
         prior.std**2 + (prior.mean - mean) ** 2
     )
     return Statistics(mean, np.sqrt(variance))
+
+
+def blended(
+    catalog: npt.NDArray[np.float32],
+    prior: Statistics | None,
+    prior_tracks: float = PRIOR_WEIGHT_TRACKS,
+) -> Statistics:
+    """The catalog's statistics (n, d), streamed, blended with `prior` (see `blend`)."""
+    n = int(catalog.shape[0])
+    own = streamed(catalog) if n else None
+    return blend(own, n, prior, prior_tracks)
 
 
 def standardise(
@@ -116,11 +177,47 @@ def save_prior(model_id: str, statistics: Statistics) -> Path:
     return path
 
 
+def standardised(
+    vectors: npt.NDArray[np.float32],
+    statistics: Statistics,
+    part_sizes: tuple[int, ...],
+    which: tuple[bool, ...] | None = None,
+    chunk: int = CHUNK,
+) -> npt.NDArray[np.float32]:
+    """`standardise`, CHUNK rows at a time into one float32 matrix: the same rows (each is
+    standardised alone) without a float64 copy of the whole matrix."""
+    out = np.empty((int(vectors.shape[0]), sum(part_sizes)), np.float32)
+    for start in range(0, int(vectors.shape[0]), chunk):
+        rows = vectors[start : start + chunk]
+        out[start : start + len(rows)] = standardise(rows, statistics, part_sizes, which)
+    return out
+
+
+@dataclass(frozen=True)
+class Standardiser:
+    """Frozen statistics and a model's parts: what puts raw rows or a query into one ranking
+    space. An index generation keeps one, so every vector it holds and every query it answers
+    are standardised alike, whatever the catalog has become since."""
+
+    statistics: Statistics
+    part_sizes: tuple[int, ...]
+    which: tuple[bool, ...]
+
+    def rows(self, vectors: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        """Raw rows (m, d) in this space: (m, d) unit rows."""
+        return standardised(vectors, self.statistics, self.part_sizes, self.which)
+
+    def query(self, vector: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        """One raw vector (d,) in this space: (d,) unit."""
+        return standardise(vector[np.newaxis], self.statistics, self.part_sizes, self.which)[0]
+
+
 @dataclass(frozen=True)
 class RankingSpace:
     """A catalog matrix as ranked: standardised per part with the blended statistics.
 
-    `matrix` (n, d) holds unit rows; `query(vector)` puts a query in the same space.
+    `matrix` (n, d) holds unit rows; `query(vector)` puts a query in the same space. Built a
+    chunk at a time: the matrix and one chunk, never a float64 copy of the catalog.
     """
 
     statistics: Statistics
@@ -141,11 +238,7 @@ class RankingSpace:
             raise ValueError("an empty catalog needs prior statistics")
         which = which if which is not None else (True,) * len(part_sizes)
         statistics = blended(catalog, prior)
-        matrix = (
-            standardise(catalog, statistics, part_sizes, which)
-            if catalog.shape[0]
-            else np.zeros((0, sum(part_sizes)), np.float32)
-        )
+        matrix = standardised(catalog, statistics, part_sizes, which)
         return cls(statistics, part_sizes, which, matrix)
 
     def query(self, vector: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:

@@ -1,15 +1,21 @@
 """Per-part standardisation: the fusion's ranking, on catalogs from one track to many."""
 
 import numpy as np
+import pytest
 
 from core.ranking import rank
 from core.standardise import (
     PRIOR_WEIGHT_TRACKS,
+    Accumulator,
     RankingSpace,
+    Standardiser,
     Statistics,
+    blend,
     blended,
     load_prior,
     standardise,
+    standardised,
+    streamed,
 )
 
 SIZES = (6, 4)
@@ -83,3 +89,31 @@ def test_a_part_left_raw_keeps_its_direction() -> None:
     raw = x[:, 6:] / np.linalg.norm(x[:, 6:], axis=1, keepdims=True)
     np.testing.assert_allclose(z[:, 6:] * np.sqrt(2), raw, atol=1e-5)
     np.testing.assert_allclose(np.linalg.norm(z, axis=1), 1.0, atol=1e-5)
+
+
+def test_streamed_statistics_need_no_float64_copy_and_agree() -> None:
+    """Chunk by chunk: one chunk is exactly Statistics.of (small catalogs rank as before), more
+    agree to rounding; the chunked standardisation is row for row the same."""
+    x = music_like(1000, 9)
+    whole = Statistics.of(x)
+    one = streamed(x, chunk=1000)
+    assert np.array_equal(one.mean, whole.mean) and np.array_equal(one.std, whole.std)
+    several = streamed(x, chunk=64)
+    np.testing.assert_allclose(several.mean, whole.mean, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(several.std, whole.std, rtol=1e-12)
+    accumulator = Accumulator()
+    accumulator.add(x[:0])
+    with pytest.raises(ValueError):
+        accumulator.statistics()
+    assert np.array_equal(standardised(x, whole, SIZES, chunk=64), standardise(x, whole, SIZES))
+
+
+def test_frozen_statistics_put_rows_and_queries_in_one_space() -> None:
+    catalog = music_like(200, 10)
+    space = RankingSpace.of(catalog, SIZES, Statistics.of(music_like(500, 11)))
+    frozen = Standardiser(space.statistics, SIZES, space.which)
+    assert np.array_equal(frozen.rows(catalog), space.matrix)
+    assert np.array_equal(frozen.query(catalog[3]), space.query(catalog[3]))
+    assert blend(None, 0, space.statistics) is space.statistics
+    with pytest.raises(ValueError):
+        blend(None, 0, None)
