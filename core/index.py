@@ -121,15 +121,34 @@ class VectorIndex:
         revision: int,
     ) -> "VectorIndex":
         """An index of `matrix` (n, dim) float32 unit rows whose ids are `ids` (n,)."""
-        faiss = _faiss()
         if matrix.ndim != 2 or matrix.shape[0] != ids.shape[0] or matrix.shape[1] == 0:
             raise ValueError(f"{matrix.shape} vectors for {ids.shape[0]} ids")
-        dim = int(matrix.shape[1])
-        inner = faiss.index_factory(
-            dim, f"PQ{subquantisers(dim)}x4fs,Refine({REFINE})", faiss.METRIC_INNER_PRODUCT
-        )
-        inner.train(_training_sample(matrix))
-        index = cls(
+        index = cls.trained(model_id, _training_sample(matrix), revision)
+        index.add(ids, matrix, revision)
+        return index
+
+    @classmethod
+    def trained(
+        cls,
+        model_id: str,
+        sample: npt.NDArray[np.float32],
+        revision: int,
+        *,
+        pq: int | None = None,
+    ) -> "VectorIndex":
+        """An empty index whose quantisers are trained on `sample` (m, dim) unit rows, to be
+        filled with `add` a chunk at a time (a catalog streamed from storage, never held whole).
+        `pq`, the sub-quantisers (default `subquantisers(dim)`), must divide dim."""
+        faiss = _faiss()
+        if sample.ndim != 2 or sample.shape[1] == 0:
+            raise ValueError(f"a training sample of shape {sample.shape}")
+        dim = int(sample.shape[1])
+        m = pq or subquantisers(dim)
+        if dim % m:
+            raise ValueError(f"{m} sub-quantisers do not divide {dim} dimensions")
+        inner = faiss.index_factory(dim, f"PQ{m}x4fs,Refine({REFINE})", faiss.METRIC_INNER_PRODUCT)
+        inner.train(_training_sample(sample))
+        return cls(
             model_id,
             dim,
             revision,
@@ -137,8 +156,6 @@ class VectorIndex:
             np.zeros(0, np.float32),
             faiss.IndexIDMap2(inner),
         )
-        index.add(ids, matrix, revision)
-        return index
 
     def __len__(self) -> int:
         return int(self.ids.shape[0])
@@ -155,16 +172,19 @@ class VectorIndex:
             self.prints = np.concatenate([self.prints, fingerprints(matrix)])
         self.revision = revision
 
-    def search(self, query: npt.NDArray[np.float32], k: int) -> Ranking:
+    def search(
+        self, query: npt.NDArray[np.float32], k: int, *, k_factor: float = K_FACTOR
+    ) -> Ranking:
         """About the `k` nearest ids to `query` (dim,), best first, with their cosines as the
-        half-precision copies give them (within about 1e-3)."""
+        half-precision copies give them (within about 1e-3); `k × k_factor` candidates of the
+        codes are re-scored."""
         if query.shape != (self.dim,):
             raise IndexMismatchError(f"a {query.shape[0]}-d query for a {self.dim}-d index")
         k = min(k, len(self))
         if k <= 0:
             return Ranking(np.zeros(0, np.int64), np.zeros(0, np.float32))
         faiss = _faiss()
-        faiss.downcast_index(self._faiss.index).k_factor = float(K_FACTOR)
+        faiss.downcast_index(self._faiss.index).k_factor = float(k_factor)
         scores, ids = self._faiss.search(query.astype(np.float32).reshape(1, -1), k)
         found = ids[0] >= 0
         return Ranking(ids[0][found].astype(np.int64), scores[0][found].astype(np.float32))

@@ -143,3 +143,19 @@ def test_faiss_absent_cpu_builds_are_not_logged_at_start() -> None:
     assert "ModuleNotFoundError" not in done.stderr
     assert "INFO:faiss.loader:Successfully loaded faiss" in done.stderr  # logging was on
     assert "Could not load library with GPU support due to: x" in done.stderr  # not all of it
+
+
+def test_an_index_trained_first_and_filled_a_chunk_at_a_time_ranks_as_built_whole() -> None:
+    """A catalog streamed from storage (catalog/space_index.py) is never held whole: the index
+    is trained on a sample, then filled chunk by chunk, and answers like one built at once."""
+    matrix, ids = unit_rows(3000, 20, dim=96), np.arange(3000, dtype=np.int64)
+    index = ann.VectorIndex.trained(MODEL, matrix[::3], revision=1, pq=48)
+    for start in range(0, 3000, 700):
+        index.add(ids[start : start + 700], matrix[start : start + 700], revision=2)
+    assert len(index) == 3000 and index.revision == 2
+    for query in unit_rows(10, 21, dim=96):
+        exact = rank(query, matrix, ids, 10)
+        found = index.search(query, 10, k_factor=50)
+        assert len(set(found.ids.tolist()) & set(exact.ids.tolist())) >= 9
+    with pytest.raises(ValueError, match="do not divide"):
+        ann.VectorIndex.trained(MODEL, matrix, revision=1, pq=50)
