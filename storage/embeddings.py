@@ -6,6 +6,7 @@ never mixed, because every read filters on one model id.
 
 import sqlite3
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -17,6 +18,20 @@ from storage.session import Connector, Session
 
 _IDS_PER_QUERY = 500  # bound parameters per statement, well under SQLite's limit
 LOAD_CHUNK = 20_000  # rows read at a time by load_catalog (20 MB of 256-d vectors)
+
+
+@dataclass(frozen=True)
+class VectorRows:
+    """Some of a model's vectors, by ascending track id (`rows_after`): track_ids (m,) int64,
+    matrix (m, dim) float32; `total`, when asked for, the model's vector count in the same
+    snapshot (what tells a reader that tracks were removed)."""
+
+    track_ids: npt.NDArray[np.int64]
+    matrix: npt.NDArray[np.float32]
+    total: int | None = None
+
+    def __len__(self) -> int:
+        return int(self.track_ids.shape[0])
 
 
 class EmbeddingRepository:
@@ -55,6 +70,61 @@ class EmbeddingRepository:
                        sections = excluded.sections, created_at = excluded.created_at""",
                 (track_id, model_id, dim, blob, section_blob),
             )
+
+    async def put_many(self, model_id: str, vectors: Sequence[tuple[int, npt.ArrayLike]]) -> None:
+        """Store (or replace) many tracks' (dim,) vectors of `model_id` in one transaction,
+        validated as `put` does (1-D, finite, one length per model): a bulk import or a
+        benchmark's catalog of a million tracks, which one transaction per track makes slow."""
+        rows = [(int(track_id), encode_vector(vector)) for track_id, vector in vectors]
+        dims = {len(blob) // FLOAT32_LE.itemsize for _, blob in rows}
+        if len(dims) > 1:
+            raise DimensionMismatchError(f"vectors of lengths {sorted(dims)} for {model_id!r}")
+        if not rows:
+            return
+        dim = dims.pop()
+        async with self._sql.transaction() as tx:
+            other = await _stored_dim(tx, model_id)
+            if other is not None and other != dim:
+                raise DimensionMismatchError(
+                    f"model {model_id!r} stores {other}-d vectors, got {dim}-d ones"
+                )
+            await tx.executemany(
+                """INSERT INTO embeddings (track_id, model_id, dim, vector) VALUES (?, ?, ?, ?)
+                   ON CONFLICT (track_id, model_id) DO UPDATE SET
+                       dim = excluded.dim, vector = excluded.vector, sections = NULL,
+                       created_at = excluded.created_at""",
+                ((track_id, model_id, dim, blob) for track_id, blob in rows),
+            )
+
+    async def count(self, model_id: str) -> int:
+        """How many vectors `model_id` has (its index, not its blobs, is read)."""
+        row = await self._sql.fetchone_required(
+            "SELECT COUNT(*) AS n FROM embeddings WHERE model_id = ?", (model_id,)
+        )
+        return int(row["n"])
+
+    async def rows_after(
+        self, model_id: str, after: int | None, limit: int, *, total: bool = False
+    ) -> VectorRows:
+        """Up to `limit` vectors of `model_id` whose track id is above `after` (all: None), by
+        ascending id, and with `total` the model's count read in the same snapshot: a catalog
+        streamed a chunk at a time, or the tracks added since an index was built, without
+        loading the catalog matrix."""
+        async with self._sql.transaction(write=False) as tx:
+            rows = await tx.fetchall(
+                """SELECT track_id, dim, vector FROM embeddings
+                   WHERE model_id = ? AND track_id > coalesce(?, -9223372036854775808)
+                   ORDER BY track_id LIMIT ?""",
+                (model_id, after, limit),
+            )
+            count = None
+            if total:
+                row = await tx.fetchone_required(
+                    "SELECT COUNT(*) AS n FROM embeddings WHERE model_id = ?", (model_id,)
+                )
+                count = int(row["n"])
+        part = _snapshot(model_id, 0, rows)
+        return VectorRows(part.track_ids, part.matrix, count)
 
     async def has(self, track_id: int, model_id: str) -> bool:
         """Whether the track already has a vector of this model (the importer skips it)."""

@@ -273,3 +273,38 @@ async def test_vectors_reads_the_listed_tracks_of_one_model_only(
     for track_id, vector in stored.items():
         np.testing.assert_array_equal(found[track_id], vector.astype(np.float32))
     assert await db.embeddings.vectors("m", []) == {}
+
+
+async def test_put_many_stores_vectors_in_one_transaction_validated_as_put(
+    db: Database, add_track: AddTrack, rng: np.random.Generator
+) -> None:
+    ids = [await add_track() for _ in range(5)]
+    vectors = rng.standard_normal((5, 6))
+    before = await db.embeddings.revision()
+    await db.embeddings.put_many("m", list(zip(ids, vectors, strict=True)))
+    catalog = await db.embeddings.load_catalog("m")
+    assert catalog.track_ids.tolist() == ids and catalog.revision == before + 5
+    np.testing.assert_array_equal(catalog.matrix, vectors.astype(np.float32))
+    assert await db.embeddings.count("m") == 5 and await db.embeddings.count("other") == 0
+    with pytest.raises(DimensionMismatchError):  # another length than the model stores
+        await db.embeddings.put_many("m", [(ids[0], np.ones(7))])
+    with pytest.raises(DimensionMismatchError):  # lengths that differ among themselves
+        await db.embeddings.put_many("new", [(ids[0], np.ones(2)), (ids[1], np.ones(3))])
+    with pytest.raises(ValueError):  # not finite: nothing of the batch is stored
+        await db.embeddings.put_many("new", [(ids[0], np.ones(2)), (ids[1], [1.0, np.nan])])
+    assert await db.embeddings.count("new") == 0
+
+
+async def test_rows_after_streams_a_model_by_track_id_with_its_count(
+    db: Database, add_track: AddTrack, rng: np.random.Generator
+) -> None:
+    vectors = rng.standard_normal((7, 4)).astype(np.float32)
+    ids = [await add_track(vector=vector) for vector in vectors]
+    await add_track(vector=np.ones(3), model_id="other")
+    first = await db.embeddings.rows_after("m", None, 3)
+    assert first.track_ids.tolist() == ids[:3] and first.total is None
+    np.testing.assert_array_equal(first.matrix, vectors[:3])
+    rest = await db.embeddings.rows_after("m", ids[2], 10, total=True)
+    assert rest.track_ids.tolist() == ids[3:] and rest.total == 7
+    np.testing.assert_array_equal(rest.matrix, vectors[3:])
+    assert len(await db.embeddings.rows_after("m", ids[-1], 10)) == 0
