@@ -1,0 +1,220 @@
+"""The default model's ranking at any size (catalog/ranker.py, catalog/space_index.py): exact and
+unchanged below the crossover; above it a generation of the standardised index answers without
+the catalog matrix, takes tracks committed later without a rebuild, and is replaced in the
+background when the catalog drifted or lost tracks; copies and clips are still recognised."""
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+from catalog.index import CatalogIndex, index_folder
+from catalog.ranker import CatalogRanker
+from catalog.recommender import RESULTS_KEPT, Recommender
+from catalog.space_index import DRIFT
+from core import index as ann
+from core.constants import CLIP_SECONDS
+from core.embedding import TrackEmbedding
+from core.models.spec import parse_model_spec
+from core.ranking import rank
+from core.standardise import PRIOR_WEIGHT_TRACKS, Statistics, load_prior, standardise
+from storage import Database
+
+SPEC = parse_model_spec("fusion:aisfx+msd-vgg")
+MODEL = SPEC.model_id
+DIM = SPEC.vector_size
+CROSSOVER = 400
+needs_faiss = pytest.mark.skipif(
+    not ann.available(), reason="faiss-cpu is optional: pip install -r requirements-scale.txt"
+)
+
+
+def fused(count: int, seed: int) -> npt.NDArray[np.float32]:
+    """Stored vectors of the fusion: the prior's mean plus its spread times a random direction,
+    each part at unit length, the whole at unit length."""
+    prior = load_prior(MODEL)
+    assert prior is not None
+    rng = np.random.default_rng(seed)
+    raw = prior.mean + prior.std * rng.standard_normal((count, DIM))
+    parts, start = [], 0
+    for size in SPEC.part_sizes:
+        part = raw[:, start : start + size]
+        parts.append(part / np.linalg.norm(part, axis=1, keepdims=True))
+        start += size
+    return (np.concatenate(parts, axis=1) / np.sqrt(len(parts))).astype(np.float32)
+
+
+async def add_tracks(database: Database, vectors: npt.NDArray[np.float32], tag: str) -> list[int]:
+    ids = []
+    for i, vector in enumerate(vectors):
+        digest = hashlib.sha256(f"{tag}{i}".encode()).hexdigest()
+        track = await database.tracks.add(digest, f"{tag}{i}")
+        await database.embeddings.put(track, MODEL, vector)
+        ids.append(track)
+    return ids
+
+
+def indexed_ranker(database: Database) -> CatalogRanker:
+    folder = index_folder(database.path)
+    return CatalogRanker(database, SPEC, CatalogIndex(folder, MODEL, crossover=CROSSOVER))
+
+
+class StubEmbedder:
+    """Embeds every file as the vector (and clip length) it was told to."""
+
+    model_id = MODEL
+
+    def __init__(self) -> None:
+        self.vector = np.zeros(DIM, np.float32)
+        self.seconds = 180.0
+
+    async def embed(self, path: Path, *, query: bool = False) -> TrackEmbedding:
+        return TrackEmbedding(
+            MODEL, self.vector, (), np.ones(1, np.float32), self.seconds, 8, self.vector[None]
+        )
+
+
+async def test_a_small_catalog_ranks_exactly_as_before(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Below the crossover the order and scores are today's: the whole catalog's statistics
+    (computed in one float64 pass, as before) blended with the prior."""
+    async with Database(tmp_path / "db.sqlite3") as database:
+        await add_tracks(database, fused(300, 1), "t")
+        catalog = await database.embeddings.load_catalog(MODEL)
+        prior = load_prior(MODEL)
+        assert prior is not None
+        own, weight = Statistics.of(catalog.matrix), 300 / (300 + PRIOR_WEIGHT_TRACKS)
+        mean = weight * own.mean + (1 - weight) * prior.mean
+        variance = weight * (own.std**2 + (own.mean - mean) ** 2) + (1 - weight) * (
+            prior.std**2 + (prior.mean - mean) ** 2
+        )
+        before = Statistics(mean, np.sqrt(variance))
+        matrix = standardise(catalog.matrix, before, SPEC.part_sizes, SPEC.standardised_parts)
+        for available in (True, False):
+            monkeypatch.setattr(ann, "available", lambda available=available: available)
+            ranker = CatalogRanker(database, SPEC)
+            assert await ranker.prepare() == 300
+            for query in fused(5, 2):
+                ranked = await ranker.rank(query, RESULTS_KEPT + 1)
+                z = standardise(query[None], before, SPEC.part_sizes, SPEC.standardised_parts)[0]
+                expected = rank(z, matrix, catalog.track_ids, RESULTS_KEPT + 1)
+                assert np.array_equal(ranked.ranking.ids, expected.ids)
+                np.testing.assert_allclose(ranked.ranking.scores, expected.scores, atol=1e-6)
+                nearest = rank(query, catalog.matrix, catalog.track_ids, 1)
+                assert np.array_equal(ranked.nearest.ids, nearest.ids)
+            assert ranker.spaces.generation is None and ranker.spaces.builds == 0
+
+
+@needs_faiss
+async def test_above_the_crossover_the_index_answers_without_the_matrix(tmp_path: Path) -> None:
+    async with Database(tmp_path / "db.sqlite3") as database:
+        vectors = fused(CROSSOVER + 100, 3)
+        ids = await add_tracks(database, vectors, "t")
+        ranker = indexed_ranker(database)
+        assert await ranker.prepare() == len(ids)
+        generation = ranker.spaces.generation
+        assert generation is not None and generation.count == len(ids)
+        assert not ranker.catalog.held and ranker.catalog.loads == 0
+        space = generation.space
+        matrix = space.rows(vectors)
+        for query in fused(5, 4):
+            ranked = await ranker.rank(query, 10)  # the exact top 10 but for fp16 near-ties
+            exact = rank(space.query(query), matrix, np.array(ids, np.int64), len(ids))
+            truth = dict(zip(exact.ids.tolist(), exact.scores.tolist(), strict=True))
+            found = [truth[i] for i in ranked.ranking.ids.tolist()]
+            np.testing.assert_allclose(ranked.ranking.scores, found, atol=2e-3)
+            assert min(found) >= exact.scores[9] - 2e-3
+        ranked = await ranker.rank(vectors[7], 10)  # a stored vector: its track, plain cosine 1
+        assert ranked.nearest.ids.tolist() == [ids[7]]
+        assert ranked.nearest.scores[0] == pytest.approx(1.0, abs=1e-5)
+        nearest = await ranker.nearest(vectors[9])
+        assert nearest.ids.tolist() == [ids[9]]
+        assert not ranker.catalog.held and ranker.catalog.loads == 0
+
+
+@needs_faiss
+async def test_tracks_committed_by_another_process_are_added_without_a_rebuild(
+    tmp_path: Path,
+) -> None:
+    async with Database(tmp_path / "db.sqlite3") as database:
+        await add_tracks(database, fused(CROSSOVER + 100, 5), "t")
+        ranker = indexed_ranker(database)
+        await ranker.prepare()
+        first = ranker.spaces.generation
+        assert first is not None
+        async with Database(tmp_path / "db.sqlite3") as importer:  # its own connection
+            new_vectors = fused(20, 6)
+            new = await add_tracks(importer, new_vectors, "new")
+        await ranker.rank(new_vectors[0], 10)  # sees the revision move: updates behind
+        await ranker.spaces.settled()
+        assert ranker.spaces.generation is first  # the same generation, the same statistics
+        assert first.count == CROSSOVER + 120 and ranker.spaces.builds == 1
+        assert ranker.spaces.additions == 20
+        ranked = await ranker.rank(new_vectors[3], 10)
+        assert ranked.ranking.ids[0] == new[3] and ranked.nearest.ids[0] == new[3]
+        assert not ranker.catalog.held
+
+
+@needs_faiss
+async def test_a_drifted_catalog_gets_a_new_generation_while_the_old_one_answers(
+    tmp_path: Path,
+) -> None:
+    async with Database(tmp_path / "db.sqlite3") as database:
+        await add_tracks(database, fused(CROSSOVER + 100, 7), "t")
+        ranker = indexed_ranker(database)
+        await ranker.prepare()
+        first = ranker.spaces.generation
+        assert first is not None
+        grown = int((CROSSOVER + 100) * DRIFT) + 1
+        new_vectors = fused(grown, 8)
+        new = await add_tracks(database, new_vectors, "new")
+        ranked = await ranker.rank(new_vectors[0], 10)  # answered by the old generation
+        assert len(ranked.ranking) == 10
+        await ranker.spaces.settled()
+        second = ranker.spaces.generation
+        assert second is not None and second is not first and ranker.spaces.builds == 2
+        assert second.frozen_at == second.count == CROSSOVER + 100 + grown
+        assert not np.array_equal(second.space.statistics.mean, first.space.statistics.mean)
+        assert (await ranker.rank(new_vectors[1], 10)).ranking.ids[0] == new[1]
+
+
+@needs_faiss
+async def test_removed_tracks_get_a_new_generation_without_them(tmp_path: Path) -> None:
+    async with Database(tmp_path / "db.sqlite3") as database:
+        vectors = fused(CROSSOVER + 100, 9)
+        ids = await add_tracks(database, vectors, "t")
+        ranker = indexed_ranker(database)
+        await ranker.prepare()
+        assert (await ranker.rank(vectors[4], 10)).ranking.ids[0] == ids[4]
+        assert await database.tracks.remove(ids[4])
+        await ranker.rank(vectors[4], 10)
+        await ranker.spaces.settled()
+        assert ranker.spaces.builds == 2
+        ranked = await ranker.rank(vectors[4], RESULTS_KEPT)
+        assert ids[4] not in ranked.ranking.ids.tolist()
+
+
+@needs_faiss
+async def test_copies_and_clips_are_recognised_above_the_crossover(tmp_path: Path) -> None:
+    async with Database(tmp_path / "db.sqlite3") as database:
+        vectors = fused(CROSSOVER + 100, 10)
+        ids = await add_tracks(database, vectors, "t")
+        embedder = StubEmbedder()
+        folder = index_folder(database.path)
+        index = CatalogIndex(folder, MODEL, crossover=CROSSOVER)
+        recommender = Recommender(database, embedder, SPEC, index)  # type: ignore[arg-type]
+        await recommender.ranker.prepare()
+        assert recommender.ranker.spaces.generation is not None
+        embedder.vector = vectors[11]  # the very track: already in the catalog
+        answer = await recommender.answer(tmp_path / "x.mp3")
+        assert answer.in_catalog is not None and answer.in_catalog.id == ids[11]
+        assert ids[11] not in answer.track_ids.tolist()
+        noise = np.random.default_rng(11).normal(0, 0.02, DIM).astype(np.float32)
+        clip = vectors[12] + noise
+        embedder.vector, embedder.seconds = clip / np.linalg.norm(clip), CLIP_SECONDS
+        answer = await recommender.answer(tmp_path / "clip.mp3")
+        assert answer.in_catalog is None and answer.track_ids[0] == ids[12]
+        assert not recommender.ranker.catalog.held
