@@ -34,6 +34,7 @@ from bot.rendering import (
     split_messages,
 )
 from bot.texts import Texts
+from catalog.numbers import parse_row_id
 from catalog.recommender import Answer, EmptyCatalogError
 from catalog.yandex.questions import (
     TooLongError,
@@ -151,6 +152,14 @@ async def answer_in_line(
         await deliver(context.bot, chat_id, reply.messages, reply.keyboard, status=status)
         if reply.shown is not None:  # the first page was delivered: /top continues after it
             await resources.database.queries.set_position(*reply.shown)
+
+
+async def users_list(resources: Resources, user_id: int, query_text: str) -> Query | None:
+    """The saved list a button names, when it is this user's (None for another user's, a
+    forged or a deleted one)."""
+    query_id = parse_row_id(query_text)
+    query = None if query_id is None else await resources.database.queries.get(query_id)
+    return query if query is not None and query.user_id == user_id else None
 
 
 async def other_artists_for(

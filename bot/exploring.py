@@ -17,12 +17,13 @@ from bot.answering import (
     answer_reply,
     other_artists_for,
     send_page,
+    users_list,
 )
 from bot.context import BotContext, pressed, sender
 from bot.rendering import HEADER_NAME_BUDGET, plain, shorten
 from bot.texts import Texts, texts_for
 from catalog.links import display_name
-from catalog.numbers import SQLITE_INT_MAX, parse_number, parse_row_id
+from catalog.numbers import SQLITE_INT_MAX, parse_number
 from catalog.recommender import RESULTS_KEPT
 from storage import Query, SentMedia, Track
 from storage.errors import DiskFullError
@@ -70,11 +71,10 @@ async def on_similar(update: Update, context: BotContext) -> None:
     callback, user, data = pressed(update)
     texts, resources = texts_for(user.language_code), context.resources
     _, query_text, entry_text = data.split(":")
-    query_id = parse_row_id(query_text)
     entry = parse_number(entry_text, 0, SQLITE_INT_MAX)
-    query = None if query_id is None else await resources.database.queries.get(query_id)
+    query = await users_list(resources, user.id, query_text)
     track = None
-    if query is not None and query.user_id == user.id and entry is not None and entry < len(query):
+    if query is not None and entry is not None and entry < len(query):
         track = await resources.database.tracks.get(int(query.track_ids[entry]))
     if track is None:  # another user's list, a forged button, or a track removed since
         await callback.answer(texts.expired_button, show_alert=True)
@@ -102,9 +102,8 @@ async def on_artists_switch(update: Update, context: BotContext) -> None:
     callback, user, data = pressed(update)
     texts, resources = texts_for(user.language_code), context.resources
     _, query_text, on_text = data.split(":")
-    query_id = parse_row_id(query_text)
-    query = None if query_id is None else await resources.database.queries.get(query_id)
-    if query is None or query.user_id != user.id:
+    query = await users_list(resources, user.id, query_text)
+    if query is None:
         await callback.answer(texts.expired_button, show_alert=True)
         return
     on = on_text == "1"

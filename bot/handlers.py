@@ -16,7 +16,14 @@ from pathlib import Path
 from telegram import Message, Update
 from telegram.error import BadRequest, TelegramError
 
-from bot.answering import PAGE_SIZE, Reply, answer_in_line, answer_reply, send_page
+from bot.answering import (
+    PAGE_SIZE,
+    Reply,
+    answer_in_line,
+    answer_reply,
+    send_page,
+    users_list,
+)
 from bot.context import BotContext, pressed, sender
 from bot.delivery import send
 from bot.download import download
@@ -267,9 +274,8 @@ async def on_vote(update: Update, context: BotContext) -> None:
     callback, user, data = pressed(update)
     texts, resources = texts_for(user.language_code), context.resources
     _, query_text, vote = data.split(":")
-    query_id = parse_row_id(query_text)
-    query = None if query_id is None else await resources.database.queries.get(query_id)
-    if query is None or query.user_id != user.id:
+    query = await users_list(resources, user.id, query_text)
+    if query is None:
         await callback.answer(texts.expired_button, show_alert=True)
         return
     try:

@@ -53,10 +53,8 @@ async def on_text(update: Update, context: BotContext) -> None:
         except LinkError:
             await message.reply_text(texts.bad_link)
             return
-        if isinstance(target, TrackLink):
+        if isinstance(target, TrackLink | AlbumLink | PlaylistLink | UserPlaylistLink):
             await answer_link(context, message.chat_id, user, texts, target)
-        elif isinstance(target, AlbumLink | PlaylistLink | UserPlaylistLink):
-            await answer_many(context, message.chat_id, user, texts, target)
         else:
             kind = link_kind(target, texts)
             await message.reply_text(texts.not_a_track_link.format(kind=kind))
@@ -76,36 +74,25 @@ async def on_text(update: Update, context: BotContext) -> None:
 
 
 async def answer_link(
-    context: BotContext, chat_id: int, user: User, texts: Texts, link: TrackLink
+    context: BotContext, chat_id: int, user: User, texts: Texts, link: TrackLink | ManyTracks
 ) -> None:
-    """The answer to a Yandex Music track, in the user's line."""
+    """The answer to a Yandex Music track, album or playlist, in the user's line."""
     resources = context.resources
 
     async def work() -> Reply:
-        found = await resources.questions.answer(link, user_id=user.id)
+        if isinstance(link, TrackLink):
+            found = await resources.questions.answer(link, user_id=user.id)
+            # a catalog track is named by the title; a new one may turn out to be one
+            title = None if found.downloaded else texts.results_title
+        else:
+            found = await resources.questions.answer_many(link, user_id=user.id)
+            album = isinstance(link, AlbumLink)
+            title = texts.album_title if album else texts.playlist_title
         answer = found.answer
         tags = [tag for tag, _ in answer.embedding.top_tags(3)] if answer.embedding else []
-        # a catalog track is named by the title; a new one may turn out to be a catalog track
-        title = None if found.downloaded else texts.results_title
         return await answer_reply(
             resources, texts, user.id, answer, found.name, title=title, tags=tags
         )
-
-    name = f"music.yandex.ru/track/{link.track_id}"
-    await answer_in_line(context, chat_id, user, texts, name, work, status_text=texts.looking_up)
-
-
-async def answer_many(
-    context: BotContext, chat_id: int, user: User, texts: Texts, link: ManyTracks
-) -> None:
-    """Tracks like an album's or a playlist's, in the user's line."""
-    resources = context.resources
-
-    async def work() -> Reply:
-        found = await resources.questions.answer_many(link, user_id=user.id)
-        album = isinstance(link, AlbumLink)
-        title = texts.album_title if album else texts.playlist_title
-        return await answer_reply(resources, texts, user.id, found.answer, found.name, title=title)
 
     name = describe(link)
     await answer_in_line(context, chat_id, user, texts, name, work, status_text=texts.looking_up)

@@ -230,7 +230,7 @@ def video(path: Path, *, sound: bool) -> Path:
     return path
 
 
-@pytest.mark.parametrize("kind", ["video", "video_note", "animation"])
+@pytest.mark.parametrize("kind", ["video", "video_note", "animation", "document"])
 async def test_a_video_is_heard_through_its_sound_and_a_silent_one_is_told_so(
     bot: Bot, fake: FakeTelegram, tmp_path: Path, kind: str
 ) -> None:
@@ -241,7 +241,11 @@ async def test_a_video_is_heard_through_its_sound_and_a_silent_one_is_told_so(
         file_id = f"{kind}-{sound}"
         fake.add_file(file_id, content)
         mark = fake.mark()
-        fake.push_update(fake.video_message(user, file_id, len(content), kind=kind))
+        if kind == "document":  # a video sent as a file
+            message = fake.document_message(user, file_id, len(content), "video/mp4", "v.mp4")
+        else:
+            message = fake.video_message(user, file_id, len(content), kind=kind)
+        fake.push_update(message)
         reply = await edited(fake, user, mark, expected)
         if sound:
             assert len(lines(reply.params["text"])) == 10
