@@ -9,7 +9,8 @@ Search needs no token.
 
 An album or a playlist asks "tracks like these": the mean of its tracks' vectors — the stored
 ones of those in the catalog, plus at most TRACKS_DOWNLOADED others downloaded and embedded as
-the catalog embeds — with its own catalog tracks left out of the list.
+the catalog embeds — with its own catalog tracks left out of the list (of a long playlist, its
+first TRACKS_CONSIDERED).
 """
 
 import asyncio
@@ -39,6 +40,7 @@ log = logging.getLogger(__name__)
 
 SEARCH_RESULTS = 3  # offered as buttons: more is a list to read, not a tap
 TRACKS_DOWNLOADED = 10  # of an album or playlist, besides those the catalog holds
+TRACKS_CONSIDERED = 300  # of a long playlist: its first ones make the mean (a lookup each)
 DOWNLOADS_AT_ONCE = 3
 ManyTracks = AlbumLink | PlaylistLink | UserPlaylistLink
 
@@ -123,6 +125,7 @@ class YandexQuestions:
         """The answer to an album or a playlist (see the module); errors as `answer`, and
         YandexAccessError when none of its tracks is in the catalog and there is no token."""
         listed = [t for t in await self.music.tracks_for(link) if t.problem is None]
+        listed = listed[:TRACKS_CONSIDERED]
         if not listed:
             raise YandexCallError(f"{describe(link)}: not found")
         own: list[int] = []
