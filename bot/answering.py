@@ -4,7 +4,8 @@ Music link or search result, a result explored): one policy, stated once.
 - In the user's line (bot.queues): admitted atomically, at most MAX_WAITING_PER_USER waiting,
   one at a time, in order; a full line is told so and nothing is fetched.
 - A status message at once ("Analysing…", or "queued"), edited into the answer (bot.delivery):
-  never left saying "Analysing…", whatever fails.
+  never left saying "Analysing…", whatever fails. A quick question (a search) that need not
+  wait is answered with a new message, without a status.
 - Every reason a question cannot be answered has its own sentence (`failure_text`); anything
   unforeseen is logged and gets the generic one.
 - An answer is a header, the first page of results as the user's "other artists" switch shows
@@ -116,9 +117,12 @@ async def answer_in_line(
     work: Callable[[], Awaitable[Reply]],
     *,
     status_text: str | None = None,
+    quick: bool = False,
 ) -> None:
     """Run `work` in the user's line under a status message (see the module); `name` (plain
-    text) is what the status calls the question, `status_text` replaces "Analysing {name}"."""
+    text) is what the status calls the question, `status_text` replaces "Analysing {name}".
+    A `quick` question (a search: one call) gets no status unless it waits its turn: its
+    reply comes as a new message."""
     resources = context.resources
     place = resources.queues.admit(user.id)  # atomic: a burst cannot overrun the line
     if place is None:
@@ -128,11 +132,13 @@ async def answer_in_line(
     working = status_text or texts.analysing.format(name=shown_name)
     async with place:
         # retried like the answer; if it cannot be sent the question is answered all the same
-        status = await announce(
-            context.bot,
-            chat_id,
-            texts.queued.format(name=shown_name) if place.queued else working,
-        )
+        status = None
+        if place.queued or not quick:
+            status = await announce(
+                context.bot,
+                chat_id,
+                texts.queued.format(name=shown_name) if place.queued else working,
+            )
         await place.turn()
         if place.queued and status is not None:
             with contextlib.suppress(TelegramError):  # a cosmetic step; the answer follows

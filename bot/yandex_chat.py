@@ -120,9 +120,8 @@ async def search(context: BotContext, chat_id: int, user: User, texts: Texts, wo
         ]
         return Reply([texts.search_results], InlineKeyboardMarkup(buttons))
 
-    shown = escape(shorten(words, SHOWN_QUERY_CHARS))
-    status = texts.searching.format(text=shown)
-    await answer_in_line(context, chat_id, user, texts, words, work, status_text=status)
+    status = texts.searching.format(text=escape(shorten(words, SHOWN_QUERY_CHARS)))
+    await answer_in_line(context, chat_id, user, texts, words, work, status_text=status, quick=True)
 
 
 async def on_search_pick(update: Update, context: BotContext) -> None:

@@ -148,15 +148,19 @@ async def test_search_offers_three_tracks_as_buttons_and_a_tap_answers(
         ym.add_track(f"Blue River {n}", "Searchable Band", new_track(tmp_path, 50 + n))
     mark = fake.mark()
     fake.push_update(fake.text_message(user, "searchable band - blue river"))
-    found = await answer_to(fake, user, mark, "Found on Yandex Music")
+    calls = await fake.wait_for_async(
+        to(user.id, "sendMessage", "Found on Yandex Music"), since=mark
+    )
+    found = calls[-1]
     buttons = [row[0] for row in found.params["reply_markup"]["inline_keyboard"]]
     assert [b["text"] for b in buttons] == [
         f"Searchable Band — Blue River {n} (0:06)" for n in range(3)
     ]
     assert ym.calls("search")[-1].query["text"] == ["searchable band - blue river"]
 
+    assert not [c for c in fake.calls()[mark:] if c.method == "editMessageText"]  # no status
     mark = fake.mark()
-    message_id = found.params["message_id"]
+    message_id = found.result["message_id"]
     fake.push_update(fake.callback_query(user, message_id, buttons[1]["callback_data"]))
     text = (await answer_to(fake, user, mark, "Sounds like")).params["text"]
     assert "Sounds like Searchable Band — Blue River 1" in text
@@ -170,7 +174,8 @@ async def test_search_that_finds_nothing_says_so_with_an_example(
     await allow(bot, user)
     mark = fake.mark()
     fake.push_update(fake.text_message(user, "zzzz qqqq"))
-    text = (await answer_to(fake, user, mark, "found nothing")).params["text"]
+    calls = await fake.wait_for_async(to(user.id, "sendMessage", "found nothing"), since=mark)
+    text = calls[-1].params["text"]
     assert "“zzzz qqqq”" in text and "Radiohead - Creep" in text
 
 
