@@ -5,11 +5,12 @@ The event loop only routes: the download streams to a private temp file, decodin
 run in the embedding workers, the database is reached through aiosqlite.
 """
 
+import asyncio
 import contextlib
 import logging
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from bot.delivery import send
 from bot.download import download
 from bot.rendering import plain, without_more
 from bot.texts import Texts, texts_for
+from catalog.metadata import artist_of
 from catalog.numbers import SQLITE_INT_MAX, parse_number, parse_row_id
 from core.audio import AUDIO_SUFFIXES
 from storage import SentMedia
@@ -172,7 +174,11 @@ async def _analyse(
             return Reply([texts.too_big.format(size=size_mb, limit=limit)])
         await download(remote, path, timeout=timeout)
         downloaded = time.monotonic()
-        answer = await recommender.answer(path, user_id=user_id, sent=attachment.sent)
+        sent = attachment.sent
+        if sent.artist is None:  # no performer declared: the file's tag or its name may say
+            artist = await asyncio.to_thread(artist_of, path, attachment.file_name)
+            sent = replace(sent, artist=artist)
+        answer = await recommender.answer(path, user_id=user_id, sent=sent)
     except BadRequest as error:
         if "too big" in error.message.lower():
             limit = resources.settings.max_file_mb

@@ -128,6 +128,15 @@ def from_file_name(path: Path) -> TrackMetadata:
     return TrackMetadata(title=clean_name(path.stem) or path.name)
 
 
+def artist_of(path: Path, sent_as: str | None) -> str | None:
+    """Whose track a user's file is, as far as it says: its artist tag, else "Artist - Title"
+    in the name it was sent under (what "other artists only" leaves out)."""
+    artist = from_tags(path).artist
+    if artist is None and sent_as:
+        artist = from_file_name(Path(Path(sent_as).name)).artist
+    return artist
+
+
 def metadata_for(path: Path, table: MetadataTable | None) -> TrackMetadata:
     """The CSV row for `path`, completed from its tags and then its file name."""
     row = table.rows.get(path.resolve(), TrackMetadata()) if table else TrackMetadata()

@@ -178,8 +178,15 @@ class YandexQuestions:
         return [vector for vector in found if vector is not None]
 
     async def search(self, text: str) -> list[YandexTrack]:
-        """The best SEARCH_RESULTS tracks Yandex Music finds for `text` (no token needed)."""
-        return (await self.music.search_tracks(text))[:SEARCH_RESULTS]
+        """The best SEARCH_RESULTS tracks Yandex Music finds for `text` (no token needed) that
+        a tap can be answered for: available ones, and unavailable ones the catalog holds."""
+        found: list[YandexTrack] = []
+        for track in await self.music.search_tracks(text):
+            if not track.unavailable or await self.in_catalog(track.track_id) is not None:
+                found.append(track)
+            if len(found) == SEARCH_RESULTS:
+                break
+        return found
 
 
 __all__ = [

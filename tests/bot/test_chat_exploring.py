@@ -217,6 +217,26 @@ async def test_the_other_artists_switch_filters_pages_and_survives_a_restart(
     assert not await resources_of(app_of(bot)).database.users.other_artists(user.id)
 
 
+async def test_an_uploaded_files_artist_comes_from_its_name_when_nothing_else_says(
+    bot: Bot, fake: FakeTelegram, tmp_path: Path
+) -> None:
+    """No performer declared, no tags: "Alpha - …" in the file name is whose track it is."""
+    user = FakeUser(6005, "Sergei")
+    await allow(app_of(bot), user)
+    database = resources_of(app_of(bot)).database
+    await database.users.set_other_artists(user.id, True)
+    path = encode(synth_music(10.0, seed=77, **style_for(77)), tmp_path / "Alpha - Demo.mp3")
+    fake.add_file("alpha-demo", path.read_bytes())
+    mark = fake.mark()
+    message = fake.document_message(user, "alpha-demo", path.stat().st_size, file_name=path.name)
+    fake.push_update(message)
+    answer = await edited(fake, user, mark, "Other artists only")
+    names = [name for _, name in lines(answer.params["text"])]
+    assert names and not [name for name in names if name.startswith("Alpha")]
+    query = await database.queries.latest_for_user(user.id)
+    assert query is not None and query.sent.artist == "Alpha" and query.sent.track_id is None
+
+
 def video(path: Path, *, sound: bool) -> Path:
     """A tiny mp4: a coloured square for 10 s, with music (or no audio stream at all)."""
     inputs = ["-f", "lavfi", "-i", "color=c=blue:s=64x64:d=10"]

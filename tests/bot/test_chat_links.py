@@ -144,6 +144,8 @@ async def test_search_offers_three_tracks_as_buttons_and_a_tap_answers(
 ) -> None:
     user = FakeUser(5003, "Olga")
     await allow(bot, user)
+    # found first, but a tap could not be answered: not offered
+    ym.add_track("Blue River Live", "Searchable Band", new_track(tmp_path, 49), available=False)
     for n in range(4):
         ym.add_track(f"Blue River {n}", "Searchable Band", new_track(tmp_path, 50 + n))
     mark = fake.mark()
