@@ -42,6 +42,7 @@ SEARCH_RESULTS = 3  # offered as buttons: more is a list to read, not a tap
 TRACKS_DOWNLOADED = 10  # of an album or playlist, besides those the catalog holds
 TRACKS_CONSIDERED = 300  # of a long playlist: its first ones make the mean (a lookup each)
 DOWNLOADS_AT_ONCE = 3
+DOWNLOAD_DEADLINE = 120.0  # seconds for one track's download, every attempt included
 ManyTracks = AlbumLink | PlaylistLink | UserPlaylistLink
 
 
@@ -72,7 +73,8 @@ class YandexQuestions:
         self.recommender = recommender
         self.music = music
         self.folder = folder  # private: the bot's download folder
-        self.limits = replace(music.limits, max_bytes=max_bytes)
+        # a person is waiting: the chat's size cap, and minutes rather than an import's ten
+        self.limits = replace(music.limits, max_bytes=max_bytes, deadline=DOWNLOAD_DEADLINE)
 
     async def in_catalog(self, track_id: str) -> Track | None:
         """The catalog track a Yandex id names, if it has a vector the bot ranks with."""
