@@ -203,7 +203,7 @@ async def serve(path: Path, tracks: int) -> dict[str, object]:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(writer.wait(), 0.02)
         await ranker.rank(queries[0], RESULTS_KEPT + 1)  # sees the last revision
-        await ranker.spaces.settled()
+        await ranker.settled()  # the background index update or space recompute
         stop.set()
         await ticker
         result["max_loop_stall_ms"] = round(max(stalls), 1)

@@ -244,3 +244,9 @@ class RankingSpace:
     def query(self, vector: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
         """One raw vector (d,) standardised like the catalog: (d,) unit."""
         return standardise(vector[np.newaxis], self.statistics, self.part_sizes, self.which)[0]
+
+    def rows(self, vectors: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        """Raw rows (m, d) standardised like the catalog, each exactly as `of` put it in the
+        matrix had it been among the catalog's rows (a row is standardised alone): what tracks
+        added since get while the space of the grown catalog is recomputed (catalog/ranker.py)."""
+        return standardised(vectors, self.statistics, self.part_sizes, self.which)

@@ -10,8 +10,9 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
+from catalog import ranker as ranker_module
 from catalog.index import CatalogIndex, index_folder
-from catalog.ranker import CatalogRanker
+from catalog.ranker import STALE_AT_MOST, CatalogRanker
 from catalog.recommender import RESULTS_KEPT, Recommender
 from catalog.space_index import DRIFT
 from core import index as ann
@@ -19,7 +20,7 @@ from core.constants import CLIP_SECONDS
 from core.embedding import TrackEmbedding
 from core.models.spec import parse_model_spec
 from core.ranking import rank
-from core.standardise import PRIOR_WEIGHT_TRACKS, Statistics, load_prior, standardise
+from core.standardise import PRIOR_WEIGHT_TRACKS, RankingSpace, Statistics, load_prior, standardise
 from storage import Database
 
 SPEC = parse_model_spec("fusion:aisfx+msd-vgg")
@@ -218,3 +219,72 @@ async def test_copies_and_clips_are_recognised_above_the_crossover(tmp_path: Pat
         answer = await recommender.answer(tmp_path / "clip.mp3")
         assert answer.in_catalog is None and answer.track_ids[0] == ids[12]
         assert not recommender.ranker.catalog.held
+
+
+async def exact_ranking(
+    database: Database, query: npt.NDArray[np.float32], k: int
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+    """Today's exact answer: the whole catalog as it is now, standardised with its own
+    statistics blended with the prior."""
+    catalog = await database.embeddings.load_catalog(MODEL)
+    space = RankingSpace.of(
+        catalog.matrix, SPEC.part_sizes, load_prior(MODEL), SPEC.standardised_parts
+    )
+    ranking = rank(space.query(query), space.matrix, catalog.track_ids, k)
+    return ranking.ids, ranking.scores
+
+
+async def test_tracks_being_added_rank_at_once_and_exactly_once_the_catalog_is_quiet(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Below the crossover, while another process adds tracks: a query does not wait for the
+    grown catalog's space (the new rows are appended, standardised with the last statistics,
+    and read alone from storage); once it is quiet the recomputed space answers, exactly."""
+    monkeypatch.setattr(ranker_module, "PROVISIONAL_FROM", 200)
+    monkeypatch.setattr(ranker_module, "QUIET_S", 0.01)
+    async with Database(tmp_path / "db.sqlite3") as database:
+        await add_tracks(database, fused(300, 20), "t")
+        ranker = CatalogRanker(database, SPEC)
+        assert await ranker.prepare() == 300 and ranker.recomputes == 1
+        queries = fused(3, 21)
+        async with Database(tmp_path / "db.sqlite3") as importer:
+            new_vectors = fused(3, 22)
+            new = await add_tracks(importer, new_vectors, "new")
+        ranked = await ranker.rank(new_vectors[1], 10)
+        assert ranked.ranking.ids[0] == new[1] and ranked.nearest.ids.tolist() == [new[1]]
+        assert ranker.catalog.appends == 1 and ranker.catalog.loads == 2
+        assert ranker.recomputes == 1  # not waited for: recomputed in the background
+        await ranker.settled()
+        assert ranker.recomputes == 2
+        for query in (*queries, new_vectors[0]):
+            ranked = await ranker.rank(query, RESULTS_KEPT + 1)
+            ids, scores = await exact_ranking(database, query, RESULTS_KEPT + 1)
+            assert np.array_equal(ranked.ranking.ids, ids)
+            np.testing.assert_array_equal(ranked.ranking.scores, scores)
+        assert ranker.recomputes == 2 and ranker.catalog.loads == 2
+
+
+@pytest.mark.parametrize("change", ["grown", "removed", "small"])
+async def test_a_query_waits_for_the_space_when_the_catalog_changed_much_or_otherwise(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, change: str
+) -> None:
+    """A catalog grown by more than STALE_AT_MOST since its statistics, one that lost a track,
+    or one smaller than PROVISIONAL_FROM is answered in its own space at once, as before."""
+    monkeypatch.setattr(ranker_module, "PROVISIONAL_FROM", 100 if change != "small" else 400)
+    async with Database(tmp_path / "db.sqlite3") as database:
+        ids = await add_tracks(database, fused(300, 23), "t")
+        ranker = CatalogRanker(database, SPEC)
+        await ranker.prepare()
+        if change == "removed":
+            assert await database.tracks.remove(ids[5])
+            await add_tracks(database, fused(1, 24), "new")
+        else:
+            added = int(300 * STALE_AT_MOST) + 1 if change == "grown" else 1
+            await add_tracks(database, fused(added, 24), "new")
+        query = fused(1, 25)[0]
+        ranked = await ranker.rank(query, RESULTS_KEPT + 1)
+        ids_now, scores = await exact_ranking(database, query, RESULTS_KEPT + 1)
+        assert np.array_equal(ranked.ranking.ids, ids_now)
+        np.testing.assert_array_equal(ranked.ranking.scores, scores)
+        assert ranker.recomputes == 2
+        assert ranker.catalog.appends == (0 if change == "removed" else 1)

@@ -117,3 +117,12 @@ def test_frozen_statistics_put_rows_and_queries_in_one_space() -> None:
     assert blend(None, 0, space.statistics) is space.statistics
     with pytest.raises(ValueError):
         blend(None, 0, None)
+
+
+def test_rows_added_later_are_standardised_as_the_space_put_its_own() -> None:
+    """`RankingSpace.rows`: a row standardised alone, with the space's statistics, is the row
+    the space holds (what catalog/ranker.py appends while the grown space is recomputed)."""
+    catalog = music_like(300, 12)
+    space = RankingSpace.of(catalog, SIZES, Statistics.of(music_like(500, 13)), (True, False))
+    np.testing.assert_array_equal(space.rows(catalog[17:18]), space.matrix[17:18])
+    np.testing.assert_array_equal(space.rows(catalog[100:]), space.matrix[100:])

@@ -73,3 +73,46 @@ async def test_inconsistent_stored_vectors_are_an_error(db: Database, add_track:
     )
     with pytest.raises(DimensionMismatchError, match=r"\[3, 4\]"):
         await CatalogCache(db.embeddings, "m").get()
+
+
+async def test_tracks_added_are_appended_giving_the_catalog_a_full_load_gives(
+    db: Database, db_path: Path, add_track: AddTrack, rng: np.random.Generator
+) -> None:
+    """An import through another connection: each refresh reads only the new rows, and the
+    snapshot equals a full load, row for row; earlier snapshots are left as they were."""
+    for vector in rng.standard_normal((3, 8)):
+        await add_track(vector=vector)
+    cache = CatalogCache(db.embeddings, "m")
+    first = await cache.get()
+    kept = first.matrix.copy()
+    async with Database(db_path) as importer:
+        for batch in (1, 70, 2):  # 70 outgrow the room: the rows are copied into more
+            for vector in rng.standard_normal((batch, 8)):
+                await add_track(database=importer, vector=vector)
+            catalog = await cache.get()
+            full = await db.embeddings.load_catalog("m")
+            assert catalog.revision == full.revision
+            np.testing.assert_array_equal(catalog.matrix, full.matrix)
+            np.testing.assert_array_equal(catalog.track_ids, full.track_ids)
+            assert catalog.extends(first) and not catalog.matrix.flags.writeable
+    assert cache.loads == 4 and cache.appends == 3
+    np.testing.assert_array_equal(first.matrix, kept)  # a query's snapshot never changes
+
+
+@pytest.mark.parametrize("change", ["replaced", "removed"])
+async def test_a_replaced_or_removed_vector_reloads_the_whole_catalog(
+    db: Database, add_track: AddTrack, rng: np.random.Generator, change: str
+) -> None:
+    ids = [await add_track(vector=vector) for vector in rng.standard_normal((4, 8))]
+    cache = CatalogCache(db.embeddings, "m")
+    first = await cache.get()
+    if change == "replaced":  # same track, same model, same count: only the revision tells
+        await db.embeddings.put(ids[1], "m", np.ones(8))
+    else:
+        await db.tracks.remove(ids[1])
+    await add_track(vector=np.zeros(8))
+    catalog = await cache.get()
+    full = await db.embeddings.load_catalog("m")
+    np.testing.assert_array_equal(catalog.matrix, full.matrix)
+    assert catalog.track_ids.tolist() == full.track_ids.tolist()
+    assert cache.appends == 0 and cache.loads == 2 and not catalog.extends(first)

@@ -308,3 +308,56 @@ async def test_rows_after_streams_a_model_by_track_id_with_its_count(
     assert rest.track_ids.tolist() == ids[3:] and rest.total == 7
     np.testing.assert_array_equal(rest.matrix, vectors[3:])
     assert len(await db.embeddings.rows_after("m", ids[-1], 10)) == 0
+
+
+async def test_added_since_names_the_rows_added_when_that_is_all_that_changed(
+    db: Database, add_track: AddTrack, rng: np.random.Generator
+) -> None:
+    vectors = rng.standard_normal((5, 4)).astype(np.float32)
+    ids = [await add_track(vector=vector) for vector in vectors[:3]]
+    before = await db.embeddings.load_catalog("m")
+    unchanged = await db.embeddings.added_since("m", before.revision, ids[-1])
+    assert unchanged is not None and len(unchanged) == 0
+    assert unchanged.revision == before.revision
+    ids += [await add_track(vector=vector) for vector in vectors[3:]]
+    added = await db.embeddings.added_since("m", before.revision, ids[2])
+    assert added is not None and added.track_ids.tolist() == ids[3:]
+    np.testing.assert_array_equal(added.matrix, vectors[3:])
+    assert added.revision == (await db.embeddings.load_catalog("m")).revision
+
+
+@pytest.mark.parametrize("change", ["replaced", "removed", "other model", "removed and added"])
+async def test_added_since_refuses_when_anything_else_changed(
+    db: Database, add_track: AddTrack, rng: np.random.Generator, change: str
+) -> None:
+    """A replaced or removed vector, or another model's, moves the revision by more than the
+    rows added: only a full load gives the catalog then."""
+    ids = [await add_track(vector=vector) for vector in rng.standard_normal((3, 4))]
+    before = await db.embeddings.load_catalog("m")
+    if change == "replaced":
+        await db.embeddings.put(ids[0], "m", np.ones(4))
+    elif change == "removed":
+        await db.tracks.remove(ids[1])
+    elif change == "other model":
+        await add_track(vector=np.ones(3), model_id="other")
+    else:
+        await db.tracks.remove(ids[0])
+        await add_track(vector=np.ones(4))
+    await add_track(vector=np.zeros(4))  # and one track added, as an import does
+    assert await db.embeddings.added_since("m", before.revision, ids[-1]) is None
+
+
+async def test_a_large_catalog_loads_in_chunks_decoded_off_the_loop(
+    db: Database, add_track: AddTrack, rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chunks of more than DECODED_INLINE rows are decoded in a thread, into the same matrix."""
+    vectors = rng.standard_normal((9, 4)).astype(np.float32)
+    ids = [await add_track(vector=vector) for vector in vectors]
+    monkeypatch.setattr(embeddings_module, "LOAD_CHUNK", 4)
+    monkeypatch.setattr(embeddings_module, "DECODED_INLINE", 2)
+    catalog = await db.embeddings.load_catalog("m")
+    assert catalog.track_ids.tolist() == ids
+    np.testing.assert_array_equal(catalog.matrix, vectors)
+    assert not catalog.matrix.flags.writeable and not catalog.track_ids.flags.writeable
+    rows = await db.embeddings.rows_after("m", ids[1], 5)
+    np.testing.assert_array_equal(rows.matrix, vectors[2:7])
