@@ -4,8 +4,9 @@ buttons, and a tap on one asks about that track.
 
 What the chat says for each link it does not answer (an artist, the chart, a link it cannot
 read, another site's link) is specific; of several links in a message the first counts; and no
-link reaches the network before the user passed the gate and got a place in their line. Search runs in private chats only: in a group, every
-whitelisted member's small talk would be searched for.
+link reaches the network before the user passed the gate and got a place in their line.
+Search runs in private chats only: in a group, every whitelisted member's small talk would be
+searched for.
 """
 
 from html import escape
