@@ -59,6 +59,7 @@ from storage.errors import DiskFullError
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 10
+TAGS_SHOWN = 3
 
 
 @dataclass(frozen=True)
@@ -184,9 +185,9 @@ async def answer_reply(
     name: str,
     *,
     title: str | None = None,
-    tags: list[str] | None = None,
 ) -> Reply:
-    """The answer's first page under its header (`title`: a template with {name})."""
+    """The answer's first page under its header (`title`: a template with {name}), with the
+    analysed file's top tags (a stored vector has none)."""
     assert answer.query_id is not None, "answers to a user are saved"
     other = await other_artists_for(resources, user_id, answer.sent)
     recommender = resources.recommender
@@ -194,8 +195,9 @@ async def answer_reply(
         answer.track_ids, answer.scores, 0, PAGE_SIZE, other_artists_of=other
     )
     in_catalog = answer.in_catalog if title is None else None  # a named track needs no line
+    tags = [tag for tag, _ in answer.embedding.top_tags(TAGS_SHOWN)] if answer.embedding else []
     header = header_lines(
-        texts, name, tags or [], in_catalog, title=title, other_artists=other is not None
+        texts, name, tags, in_catalog, title=title, other_artists=other is not None
     )
     # ten results fit one message within Telegram's limits; a split, if ever, sends the rest after
     messages = split_messages(header, result_lines(page.items, texts))

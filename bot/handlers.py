@@ -195,8 +195,7 @@ async def _analyse(
         answer.seconds,
         len(answer),
     )
-    tags = [tag for tag, _ in answer.embedding.top_tags(3)] if answer.embedding else []
-    return await answer_reply(resources, texts, user_id, answer, attachment.name, tags=tags)
+    return await answer_reply(resources, texts, user_id, answer, attachment.name)
 
 
 async def top_command(update: Update, context: BotContext) -> None:

@@ -89,11 +89,7 @@ async def answer_link(
             found = await resources.questions.answer_many(link, user_id=user.id)
             album = isinstance(link, AlbumLink)
             title = texts.album_title if album else texts.playlist_title
-        answer = found.answer
-        tags = [tag for tag, _ in answer.embedding.top_tags(3)] if answer.embedding else []
-        return await answer_reply(
-            resources, texts, user.id, answer, found.name, title=title, tags=tags
-        )
+        return await answer_reply(resources, texts, user.id, found.answer, found.name, title=title)
 
     name = describe(link)
     await answer_in_line(context, chat_id, user, texts, name, work, status_text=texts.looking_up)

@@ -559,34 +559,39 @@ class YandexMusic:
         dropped connections, 410, 429, 5xx), all attempts together within `limits.deadline`
         seconds. Embedding failures (core.embedding_service.EMBED_FAILURES) are not retried.
         """
-        self.require_token()
-        deadline = time.monotonic() + self.limits.deadline
-
-        async def attempt() -> Fetched:
-            link = await self._link(track)
-            return await embedder.embed_url(
-                link,
-                limits=self.limits,
-                deadline=deadline - time.monotonic(),
-                ca_pem=self.ca_pem,
-                into=into,
-            )
-
-        return await self._retry(f"download of track {track.track_id}", attempt, deadline)
+        limits = self.limits
+        return await self._fetched(
+            track,
+            limits,
+            lambda link, seconds: embedder.embed_url(
+                link, limits=limits, deadline=seconds, ca_pem=self.ca_pem, into=into
+            ),
+        )
 
     async def download(
         self, track: YandexTrack, into: Path, limits: FetchLimits | None = None
     ) -> tuple[str, int]:
         """The track's mp3 streamed into `into` (sha256, size), for a caller that analyses the
-        file itself (the chat's question): the same fresh link per attempt, retries, deadline
-        and limits as `embed` (`limits` to cap it tighter, e.g. at the chat's file size)."""
-        self.require_token()
+        file itself (the chat's question): fetched as `embed` fetches, within `limits` (to cap
+        it tighter than an import, e.g. at the chat's file size)."""
         limits = limits or self.limits
+        return await self._fetched(
+            track, limits, lambda link, seconds: stream(link, into, limits, self.ca_pem, seconds)
+        )
+
+    async def _fetched(
+        self,
+        track: YandexTrack,
+        limits: FetchLimits,
+        fetch: Callable[[str, float], Awaitable[T]],
+    ) -> T:
+        """`fetch(link, seconds left)` with a fresh signed link for every attempt, retried by
+        `_retry`'s rule, all attempts together within `limits.deadline` seconds."""
+        self.require_token()
         deadline = time.monotonic() + limits.deadline
 
-        async def attempt() -> tuple[str, int]:
-            link = await self._link(track)
-            return await stream(link, into, limits, self.ca_pem, deadline - time.monotonic())
+        async def attempt() -> T:
+            return await fetch(await self._link(track), deadline - time.monotonic())
 
         return await self._retry(f"download of track {track.track_id}", attempt, deadline)
 

@@ -61,7 +61,6 @@ class LinkAnswer:
     name: str
     answer: Answer
     downloaded: bool  # False: answered from the catalog's stored vector(s) alone
-    tracks: int = 1  # how many tracks the answer is the mean of
 
 
 class YandexQuestions:
@@ -157,7 +156,7 @@ class YandexQuestions:
         answer = await self.recommender.answer_mean(
             vectors, leave_out=own, user_id=user_id, sent=sent
         )
-        return LinkAnswer(name, answer, downloaded=bool(heard), tracks=len(vectors))
+        return LinkAnswer(name, answer, downloaded=bool(heard))
 
     async def _embedded(self, tracks: list[YandexTrack]) -> list[npt.NDArray[np.float32]]:
         """The tracks downloaded and embedded as the catalog embeds them, a few at once; a
