@@ -9,9 +9,9 @@ ranking, the catalog standardised with its own statistics), rss_mb (the bot proc
 resident memory before the exact comparison), max_loop_stall_ms (the longest the event loop
 was kept from a 1 ms timer while another process committed 1,000 more tracks, one
 transaction each as an import does, and the bot kept answering), copies_found (re-encodes of
-catalog tracks recognised as that track, `Ranked.nearest`), and the exact figures beside them:
-exact_space_s (standardising the catalog, what every revision cost before), exact_query_ms_median
-and exact_rss_mb (the raw and standardised matrices the exact ranking holds).
+catalog tracks recognised as that track, `CatalogRanker.nearest`), and the exact figures
+beside them: exact_space_s (standardising the catalog, what every revision cost before),
+exact_query_ms_median and exact_rss_mb (the raw and standardised matrices the exact ranking holds).
 
 The catalog is written once through storage's API (`EmbeddingRepository.put_many`, 20,000 tracks
 a transaction) and reused when `--database` names an existing file of N tracks. Its vectors
@@ -41,7 +41,7 @@ import numpy.typing as npt
 from catalog.ranker import CatalogRanker
 from catalog.recommender import RESULTS_KEPT
 from core.models import parse_model_spec
-from core.ranking import rank
+from core.ranking import Ranking, rank
 from core.standardise import RankingSpace, Statistics, load_prior
 from storage import Database
 
@@ -141,6 +141,15 @@ def now_mb() -> float:
     return float("nan")
 
 
+async def as_uploaded(
+    ranker: CatalogRanker, query: npt.NDArray[np.float32]
+) -> tuple[Ranking, Ranking]:
+    """What the recommender asks of the ranker for an uploaded track: its ranking, and the
+    stored vector nearest to it (copy detection)."""
+    ranking = await ranker.rank(query, RESULTS_KEPT + 1)
+    return ranking, await ranker.nearest(query, ranking)
+
+
 async def ticking(stalls: list[float], stop: asyncio.Event) -> None:
     """How late a 1 ms timer fires, over and over: the event loop's stalls."""
     while not stop.is_set():
@@ -180,11 +189,11 @@ async def serve(path: Path, tracks: int) -> dict[str, object]:
         copies = 0
         for number, query in enumerate(queries):
             started = time.perf_counter()
-            ranked = await ranker.rank(query, RESULTS_KEPT + 1)
+            ranking, nearest = await as_uploaded(ranker, query)
             times.append((time.perf_counter() - started) * 1000)
-            found.append(ranked.ranking.ids[:10])
-            if number < len(sources) and len(ranked.nearest):
-                copies += int(ranked.nearest.ids[0]) == int(sources[number])
+            found.append(ranking.ids[:10])
+            if number < len(sources) and len(nearest):
+                copies += int(nearest.ids[0]) == int(sources[number])
         result["query_ms_median"] = round(statistics.median(times), 2)
         result["copies_found"] = f"{copies}/{len(sources)}"
 
@@ -198,7 +207,7 @@ async def serve(path: Path, tracks: int) -> dict[str, object]:
         during: list[float] = []
         while writer.returncode is None:
             started = time.perf_counter()
-            await ranker.rank(queries[len(during) % QUERIES], RESULTS_KEPT + 1)
+            await as_uploaded(ranker, queries[len(during) % QUERIES])
             during.append((time.perf_counter() - started) * 1000)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(writer.wait(), 0.02)
@@ -213,7 +222,7 @@ async def serve(path: Path, tracks: int) -> dict[str, object]:
             result["indexed_after_import"] = generation.count
         result["rss_mb"] = round(peak_mb())
         # the answers to the same queries from the catalog as it now is, for the recall
-        found = [(await ranker.rank(q, RESULTS_KEPT + 1)).ranking.ids[:10] for q in queries]
+        found = [(await ranker.rank(q, RESULTS_KEPT + 1)).ids[:10] for q in queries]
 
         # exact ranking in the same space (the generation's frozen statistics): the recall
         catalog = await database.embeddings.load_catalog(MODEL)

@@ -17,7 +17,7 @@ for every revision a query saw, with the whole matrix reloaded each time, kept q
   hold it), and the grown catalog's own space is recomputed in the background
   (`_recomputed`: once no newer revision was seen for QUIET_S, or half of STALE_AT_MOST was
   added since the statistics) and swapped in;
-- the two matrix-vector products of a catalog of RANKED_INLINE or more run in a thread.
+- the matrix-vector products over a catalog of RANKED_INLINE or more run in a thread.
 
 Answers during an import thus use statistics at most STALE_AT_MOST of the catalog old (a query
 waits for new ones beyond that); a catalog that does not change is answered in its own space,
@@ -34,7 +34,9 @@ standardised ranking by their stored vectors' plain cosine (a few rows read from
 import asyncio
 import dataclasses
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import ParamSpec
 
 import numpy as np
 import numpy.typing as npt
@@ -63,6 +65,7 @@ STALE_AT_MOST = 0.02
 # on a quiet machine, up to 16 ms while an import shares its cores with BLAS's own threads) to
 # hold the event loop up.
 RANKED_INLINE = 2_000
+Params = ParamSpec("Params")
 QUIET_S = 0.25  # no newer revision seen for this long: the catalog's own space is recomputed
 ADDED_INLINE = 64  # added rows standardised on the event loop at most (≈ 50 µs each)
 
@@ -82,15 +85,6 @@ class _Space:
     @property
     def exact(self) -> bool:
         return self.counted == len(self.catalog)
-
-
-@dataclass(frozen=True)
-class Ranked:
-    """A query's ranking in the model's space, and the stored vector nearest to it by plain
-    cosine (≤ 1 entry): what decides whether the query is a copy of a catalog track."""
-
-    ranking: Ranking
-    nearest: Ranking
 
 
 class CatalogRanker:
@@ -224,50 +218,48 @@ class CatalogRanker:
             await asyncio.wait({self._recompute})
         await self.spaces.settled()
 
-    async def rank(self, vector: npt.NDArray[np.float32], k: int) -> Ranked:
+    async def rank(self, vector: npt.NDArray[np.float32], k: int) -> Ranking:
         """The `k` catalog tracks most similar to the raw `vector`, best first, in the model's
-        ranking space; both rankings empty when the catalog has no vectors of this model."""
+        ranking space; empty when the catalog has no vectors of this model."""
         if not self.model.standardised:
             # exact below the crossover; above it the index alone, and then the catalog
             # matrix is not held (catalog/index.py)
-            ranking = await self.index.rank(vector, self.catalog, k)
-            return Ranked(ranking, ranking)
-        # a copy is recognised by the stored vectors' plain cosine, since standardising
-        # spreads the scores of re-encodes too widely to set a threshold on
+            return await self.index.rank(vector, self.catalog, k)
         if await self._indexed():
+            # never fewer than COPY_CANDIDATES: the index re-scores candidates in proportion
+            # to the number asked for, and a short search would lose recall
             ranking = await self.spaces.search(vector, max(k, COPY_CANDIDATES))
-            nearest = await self._nearest_of(vector, ranking.ids[:COPY_CANDIDATES])
-            return Ranked(Ranking(ranking.ids[:k], ranking.scores[:k]), nearest)
+            return Ranking(ranking.ids[:k], ranking.scores[:k])
         catalog = await self.catalog.get()
         self._grown(catalog)
         space = await self.ranking_space(catalog)
         if space is None or len(catalog) == 0:
-            empty = Ranking(np.zeros(0, np.int64), np.zeros(0, np.float32))
-            return Ranked(empty, empty)
-        if len(catalog) < RANKED_INLINE:
-            return self._ranked(vector, space, catalog, k)
-        return await asyncio.to_thread(self._ranked, vector, space, catalog, k)
+            return Ranking(np.zeros(0, np.int64), np.zeros(0, np.float32))
+        return await _inline_or_threaded(
+            len(catalog), rank, space.query(vector), space.matrix, catalog.track_ids, k
+        )
 
-    @staticmethod
-    def _ranked(
-        vector: npt.NDArray[np.float32], space: RankingSpace, catalog: Catalog, k: int
-    ) -> Ranked:
-        """The exact rankings: two matrix-vector products of the catalog (BLAS)."""
-        ranking = rank(space.query(vector), space.matrix, catalog.track_ids, k)
-        return Ranked(ranking, rank(vector, catalog.matrix, catalog.track_ids, 1))
-
-    async def nearest(self, vector: npt.NDArray[np.float32]) -> Ranking:
-        """The stored vector closest to the raw `vector` by plain cosine (≤ 1 entry); above
-        the crossover, among the standardised ranking's first COPY_CANDIDATES."""
+    async def nearest(
+        self, vector: npt.NDArray[np.float32], ranking: Ranking | None = None
+    ) -> Ranking:
+        """The stored vector closest to the raw `vector` by plain cosine (≤ 1 entry): whether
+        it is a copy of a catalog track. A standardised space spreads the scores of re-encodes
+        too widely to set a threshold on, so its own ranking cannot tell; above the crossover
+        the copy is looked for among its first COPY_CANDIDATES. `ranking`, the vector's own
+        from `rank`, saves a search where it serves (a plain-cosine model's head, or enough
+        candidates); only an upload's answer needs this, a stored vector's never does."""
         if not self.model.standardised:
+            if ranking is not None:
+                return Ranking(ranking.ids[:1], ranking.scores[:1])
             return await self.index.rank(vector, self.catalog, 1)
         if await self._indexed():
-            ranking = await self.spaces.search(vector, COPY_CANDIDATES)
-            return await self._nearest_of(vector, ranking.ids)
+            if ranking is None or len(ranking) < COPY_CANDIDATES:
+                ranking = await self.spaces.search(vector, COPY_CANDIDATES)
+            return await self._nearest_of(vector, ranking.ids[:COPY_CANDIDATES])
         catalog = await self.catalog.get()
-        if len(catalog) < RANKED_INLINE:
-            return rank(vector, catalog.matrix, catalog.track_ids, 1)
-        return await asyncio.to_thread(rank, vector, catalog.matrix, catalog.track_ids, 1)
+        return await _inline_or_threaded(
+            len(catalog), rank, vector, catalog.matrix, catalog.track_ids, 1
+        )
 
     async def _indexed(self) -> bool:
         """Whether a generation of the standardised index answers (set off its update to the
@@ -298,3 +290,16 @@ class CatalogRanker:
             return Ranking(np.zeros(0, np.int64), np.zeros(0, np.float32))
         matrix = np.stack([stored[int(i)] for i in ids])
         return rank(vector, matrix, ids, 1)
+
+
+async def _inline_or_threaded(
+    tracks: int,
+    function: Callable[Params, Ranking],
+    *args: Params.args,
+    **kwargs: Params.kwargs,
+) -> Ranking:
+    """`function(...)`, a product over a catalog of `tracks`: here when it is small, in a
+    thread from RANKED_INLINE tracks (see the module)."""
+    if tracks < RANKED_INLINE:
+        return function(*args, **kwargs)
+    return await asyncio.to_thread(function, *args, **kwargs)

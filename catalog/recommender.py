@@ -105,11 +105,11 @@ class Recommender:
         """
         started = time.monotonic()
         embedding = await self.embedder.embed(path, query=True)
-        ranked = await self.ranker.rank(embedding.vector, RESULTS_KEPT + 1)
-        if len(ranked.ranking) == 0:
+        ranking = await self.ranker.rank(embedding.vector, RESULTS_KEPT + 1)
+        if len(ranking) == 0:
             raise EmptyCatalogError(self._empty())
-        ranking = ranked.ranking
-        best_raw = await self.confirmed_copy(path, ranked.nearest)
+        nearest = await self.ranker.nearest(embedding.vector, ranking)
+        best_raw = await self.confirmed_copy(path, nearest)
         duplicate_id = near_duplicate(best_raw, self.model.near_duplicate_similarity)
         in_catalog = None
         sent = sent or SentMedia("file")
@@ -132,9 +132,9 @@ class Recommender:
         stored = await self.database.embeddings.vectors(self.model.model_id, [track.id])
         if track.id not in stored:
             raise EmptyCatalogError(f"track {track.id} has no vector of {self.model.model_id}")
-        ranked = await self.ranker.rank(stored[track.id], RESULTS_KEPT + 1)
+        ranking = await self.ranker.rank(stored[track.id], RESULTS_KEPT + 1)
         sent = replace(sent or SentMedia("track"), track_id=track.id, artist=track.artist)
-        return await self._answered(None, track, ranked.ranking, started, user_id, sent)
+        return await self._answered(None, track, ranking, started, user_id, sent)
 
     async def answer_mean(
         self,
@@ -160,11 +160,11 @@ class Recommender:
             mean[part] *= length / max(float(np.linalg.norm(mean[part])), 1e-12)
             start += size
         left_out = np.array(sorted(set(leave_out)), np.int64)
-        ranked = await self.ranker.rank(mean, RESULTS_KEPT + len(left_out))
-        if len(ranked.ranking) == 0:
+        ranking = await self.ranker.rank(mean, RESULTS_KEPT + len(left_out))
+        if len(ranking) == 0:
             raise EmptyCatalogError(self._empty())
-        keep = ~np.isin(ranked.ranking.ids, left_out)
-        ranking = Ranking(ranked.ranking.ids[keep], ranked.ranking.scores[keep])
+        keep = ~np.isin(ranking.ids, left_out)
+        ranking = Ranking(ranking.ids[keep], ranking.scores[keep])
         return await self._answered(
             None, None, ranking, started, user_id, sent or SentMedia("tracks")
         )

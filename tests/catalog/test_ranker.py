@@ -99,13 +99,14 @@ async def test_a_small_catalog_ranks_exactly_as_before(
             ranker = CatalogRanker(database, SPEC)
             assert await ranker.prepare() == 300
             for query in fused(5, 2):
-                ranked = await ranker.rank(query, RESULTS_KEPT + 1)
+                ranking = await ranker.rank(query, RESULTS_KEPT + 1)
                 z = standardise(query[None], before, SPEC.part_sizes, SPEC.standardised_parts)[0]
                 expected = rank(z, matrix, catalog.track_ids, RESULTS_KEPT + 1)
-                assert np.array_equal(ranked.ranking.ids, expected.ids)
-                np.testing.assert_allclose(ranked.ranking.scores, expected.scores, atol=1e-6)
+                assert np.array_equal(ranking.ids, expected.ids)
+                np.testing.assert_allclose(ranking.scores, expected.scores, atol=1e-6)
                 nearest = rank(query, catalog.matrix, catalog.track_ids, 1)
-                assert np.array_equal(ranked.nearest.ids, nearest.ids)
+                found = await ranker.nearest(query, ranking)
+                assert np.array_equal(found.ids, nearest.ids)
             assert ranker.spaces.generation is None and ranker.spaces.builds == 0
 
 
@@ -122,15 +123,16 @@ async def test_above_the_crossover_the_index_answers_without_the_matrix(tmp_path
         space = generation.space
         matrix = space.rows(vectors)
         for query in fused(5, 4):
-            ranked = await ranker.rank(query, 10)  # the exact top 10 but for fp16 near-ties
+            ranking = await ranker.rank(query, 10)  # the exact top 10 but for fp16 near-ties
             exact = rank(space.query(query), matrix, np.array(ids, np.int64), len(ids))
             truth = dict(zip(exact.ids.tolist(), exact.scores.tolist(), strict=True))
-            found = [truth[i] for i in ranked.ranking.ids.tolist()]
-            np.testing.assert_allclose(ranked.ranking.scores, found, atol=2e-3)
+            found = [truth[i] for i in ranking.ids.tolist()]
+            np.testing.assert_allclose(ranking.scores, found, atol=2e-3)
             assert min(found) >= exact.scores[9] - 2e-3
-        ranked = await ranker.rank(vectors[7], 10)  # a stored vector: its track, plain cosine 1
-        assert ranked.nearest.ids.tolist() == [ids[7]]
-        assert ranked.nearest.scores[0] == pytest.approx(1.0, abs=1e-5)
+        ranking = await ranker.rank(vectors[7], 10)
+        own = await ranker.nearest(vectors[7], ranking)  # a stored vector: its track, cosine 1
+        assert own.ids.tolist() == [ids[7]]
+        assert own.scores[0] == pytest.approx(1.0, abs=1e-5)
         nearest = await ranker.nearest(vectors[9])
         assert nearest.ids.tolist() == [ids[9]]
         assert not ranker.catalog.held and ranker.catalog.loads == 0
@@ -154,8 +156,9 @@ async def test_tracks_committed_by_another_process_are_added_without_a_rebuild(
         assert ranker.spaces.generation is first  # the same generation, the same statistics
         assert first.count == CROSSOVER + 120 and ranker.spaces.builds == 1
         assert ranker.spaces.additions == 20
-        ranked = await ranker.rank(new_vectors[3], 10)
-        assert ranked.ranking.ids[0] == new[3] and ranked.nearest.ids[0] == new[3]
+        ranking = await ranker.rank(new_vectors[3], 10)
+        nearest = await ranker.nearest(new_vectors[3], ranking)
+        assert ranking.ids[0] == new[3] and nearest.ids[0] == new[3]
         assert not ranker.catalog.held
 
 
@@ -172,14 +175,14 @@ async def test_a_drifted_catalog_gets_a_new_generation_while_the_old_one_answers
         grown = int((CROSSOVER + 100) * DRIFT) + 1
         new_vectors = fused(grown, 8)
         new = await add_tracks(database, new_vectors, "new")
-        ranked = await ranker.rank(new_vectors[0], 10)  # answered by the old generation
-        assert len(ranked.ranking) == 10
+        ranking = await ranker.rank(new_vectors[0], 10)  # answered by the old generation
+        assert len(ranking) == 10
         await ranker.spaces.settled()
         second = ranker.spaces.generation
         assert second is not None and second is not first and ranker.spaces.builds == 2
         assert second.frozen_at == second.count == CROSSOVER + 100 + grown
         assert not np.array_equal(second.space.statistics.mean, first.space.statistics.mean)
-        assert (await ranker.rank(new_vectors[1], 10)).ranking.ids[0] == new[1]
+        assert (await ranker.rank(new_vectors[1], 10)).ids[0] == new[1]
 
 
 @needs_faiss
@@ -189,13 +192,13 @@ async def test_removed_tracks_get_a_new_generation_without_them(tmp_path: Path) 
         ids = await add_tracks(database, vectors, "t")
         ranker = indexed_ranker(database)
         await ranker.prepare()
-        assert (await ranker.rank(vectors[4], 10)).ranking.ids[0] == ids[4]
+        assert (await ranker.rank(vectors[4], 10)).ids[0] == ids[4]
         assert await database.tracks.remove(ids[4])
         await ranker.rank(vectors[4], 10)
         await ranker.spaces.settled()
         assert ranker.spaces.builds == 2
-        ranked = await ranker.rank(vectors[4], RESULTS_KEPT)
-        assert ids[4] not in ranked.ranking.ids.tolist()
+        ranking = await ranker.rank(vectors[4], RESULTS_KEPT)
+        assert ids[4] not in ranking.ids.tolist()
 
 
 @needs_faiss
@@ -250,17 +253,18 @@ async def test_tracks_being_added_rank_at_once_and_exactly_once_the_catalog_is_q
         async with Database(tmp_path / "db.sqlite3") as importer:
             new_vectors = fused(3, 22)
             new = await add_tracks(importer, new_vectors, "new")
-        ranked = await ranker.rank(new_vectors[1], 10)
-        assert ranked.ranking.ids[0] == new[1] and ranked.nearest.ids.tolist() == [new[1]]
+        ranking = await ranker.rank(new_vectors[1], 10)
+        nearest = await ranker.nearest(new_vectors[1], ranking)
+        assert ranking.ids[0] == new[1] and nearest.ids.tolist() == [new[1]]
         assert ranker.catalog.appends == 1 and ranker.catalog.loads == 2
         assert ranker.recomputes == 1  # not waited for: recomputed in the background
         await ranker.settled()
         assert ranker.recomputes == 2
         for query in (*queries, new_vectors[0]):
-            ranked = await ranker.rank(query, RESULTS_KEPT + 1)
+            ranking = await ranker.rank(query, RESULTS_KEPT + 1)
             ids, scores = await exact_ranking(database, query, RESULTS_KEPT + 1)
-            assert np.array_equal(ranked.ranking.ids, ids)
-            np.testing.assert_array_equal(ranked.ranking.scores, scores)
+            assert np.array_equal(ranking.ids, ids)
+            np.testing.assert_array_equal(ranking.scores, scores)
         assert ranker.recomputes == 2 and ranker.catalog.loads == 2
 
 
@@ -282,9 +286,9 @@ async def test_a_query_waits_for_the_space_when_the_catalog_changed_much_or_othe
             added = int(300 * STALE_AT_MOST) + 1 if change == "grown" else 1
             await add_tracks(database, fused(added, 24), "new")
         query = fused(1, 25)[0]
-        ranked = await ranker.rank(query, RESULTS_KEPT + 1)
+        ranking = await ranker.rank(query, RESULTS_KEPT + 1)
         ids_now, scores = await exact_ranking(database, query, RESULTS_KEPT + 1)
-        assert np.array_equal(ranked.ranking.ids, ids_now)
-        np.testing.assert_array_equal(ranked.ranking.scores, scores)
+        assert np.array_equal(ranking.ids, ids_now)
+        np.testing.assert_array_equal(ranking.scores, scores)
         assert ranker.recomputes == 2
         assert ranker.catalog.appends == (0 if change == "removed" else 1)
